@@ -1,0 +1,115 @@
+"""The ``kel`` command line (Typer)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="kel-flow: Zuweisungen zu kommunalen Eingliederungsleistungen (§ 16a SGB II).",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Datenbank (Alembic-Migrationen).")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Datenbank auf den neuesten Stand bringen (KEL_DATABASE_URL)."""
+    from models.db import migrate
+    from models.settings import Settings
+
+    migrate(Settings().database_url)
+    console.print("Datenbank ist auf dem neuesten Stand.")
+
+
+@app.command("check-config")
+def check_config(
+    process_dir: Annotated[Path | None, typer.Option(help="Verzeichnis der Prozess-YAML")] = None,
+) -> None:
+    """Prozessdefinitionen prüfen (Datei und Zeile jedes Fehlers)."""
+    from models.process import ProcessDefinitionError, load_registry
+
+    try:
+        registry = load_registry(process_dir)
+    except ProcessDefinitionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Prozessdefinitionen gültig ({registry.kommune}): "
+                  + ", ".join(sorted(registry.services)))
+
+
+@app.command()
+def demo(
+    months: Annotated[int, typer.Option(min=1, max=24, help="Simulierte Monate")] = 12,
+    scale: Annotated[float, typer.Option(min=0.01, max=2.0,
+                                         help="Anteil der Düsseldorfer Jahresmengen")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Zufallsstartwert; gleicher Seed, gleiche Zahlen")] = 2026,
+    out: Annotated[Path, typer.Option(help="Ausgabeverzeichnis")] = Path("out"),
+) -> None:
+    """Ein simuliertes Jahr eines mittelgroßen Jobcenters durch die echten Flows."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from demo.run import run_demo
+
+    console.print(f"Simulation: {months} Monate, Skalierung {scale:g}, Seed {seed}. "
+                  "Der lokale Prefect-Server startet (ca. 20 s) …")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("Wochen", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"Woche {label}")
+
+        result = run_demo(out, months=months, scale=scale, seed=seed, progress=progress)
+    _print_summary(result)
+
+
+def _print_summary(result: object) -> None:
+    from demo.run import DemoResult
+
+    assert isinstance(result, DemoResult)
+    total = result.rows[-1]
+    table = Table(title="Kennzahlen (gesamt)")
+    table.add_column("Kennzahl")
+    table.add_column("Wert", justify="right")
+    for label, value in [
+        ("Zuweisungen", result.referrals),
+        ("Gutscheine ausgegeben", total.vouchers_issued),
+        ("davon eingelöst", total.vouchers_redeemed),
+        ("davon Beratung noch nicht eingeleitet", total.vouchers_not_started),
+        ("davon als ungültig zurückgegeben", total.vouchers_returned_invalid),
+        ("Kunden in Beratung (Stichtag)", total.customers_in_counselling),
+        ("Anteil U25", f"{total.share_u25:.1%}"),
+        ("Tage bis Erstgespräch (Median)", _fmt(total.first_appointment_days_median)),
+        ("Tage bis Erstgespräch (90. Perzentil)", _fmt(total.first_appointment_days_p90)),
+        ("Eskalationen", result.escalations),
+        ("E-Mails zugestellt", result.mails),
+        ("Befehle angewendet / abgelehnt",
+         f"{result.totals.get('commands', 0)} / {result.totals.get('rejected', 0)}"),
+        ("Timer ausgelöst", result.totals.get("timers", 0)),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+    prefect_home = os.environ.get("PREFECT_HOME", "~/.prefect")
+    console.print(
+        f"\nLaufzeit: {result.wall_seconds:.0f} s\n"
+        f"Bericht:   {result.report_html}\n"
+        f"CSV:       {result.report_csv}\n"
+        f"E-Mails:   {result.out_dir / 'mail'} ({result.mails} .eml-Dateien)\n"
+        f"Datenbank: {result.database}\n\n"
+        "Prefect-UI mit den Flow-Runs dieser Demo:\n"
+        f"  PREFECT_HOME={prefect_home} .venv/bin/prefect server start   (oder: make prefect-ui)\n"
+        "  dann http://127.0.0.1:4200/runs öffnen; die Läufe eines Falls findet man über das\n"
+        "  Schlagwort (Tag) fall-<Fall-Nr.>, z. B. fall-1."
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"

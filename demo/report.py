@@ -1,0 +1,256 @@
+"""Kennzahlen report (Bericht 01, seed 002 §4.1): load facts from the database, write HTML + CSV.
+
+`load_case_facts` reads every referral with a handful of set-based queries (providers,
+referrals joined with customers, vouchers, escalation counts), never one query per
+referral, so 100,000 referrals load in seconds. `write_report` writes ``report.html``
+(Jinja2, ``demo/templates/report.html.j2``) and ``report.csv`` (``;``-separated, UTF-8
+with BOM and German number format, so Excel in Germany opens it directly).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from models.kennzahlen import (
+    COLUMNS,
+    NO_PROVIDER,
+    PHASE_TITLES,
+    TOTAL,
+    CaseFacts,
+    KennzahlenRow,
+    VoucherFacts,
+)
+from models.tables import (
+    Customer,
+    Escalation,
+    EscalationState,
+    Provider,
+    Referral,
+    Voucher,
+)
+
+SOURCE = "Kennzahlen nach seed 002 §4.1 (Bericht 01, JC StädteRegion Aachen)"
+PHASES_FIELD = "open_over_90_days"
+
+
+def _provider_names(session: Session) -> dict[int, str]:
+    """Provider id -> display name; names used twice get their code appended."""
+    providers = session.exec(select(Provider.id, Provider.code, Provider.name)).all()
+    counts = Counter(name for _, _, name in providers)
+    return {
+        pid: name if counts[name] == 1 else f"{name} ({code})"
+        for pid, code, name in providers
+        if pid is not None
+    }
+
+
+def load_case_facts(session: Session) -> list[CaseFacts]:
+    """All referrals as `CaseFacts`, with their vouchers and escalation counts (4 queries)."""
+    names = _provider_names(session)
+
+    def name(provider_id: int | None) -> str:
+        return names.get(provider_id, NO_PROVIDER) if provider_id is not None else NO_PROVIDER
+
+    vouchers: defaultdict[int, list[VoucherFacts]] = defaultdict(list)
+    voucher_rows = session.exec(
+        select(Voucher.referral_id, Voucher.provider_id, Voucher.issued_on, Voucher.status)
+        .order_by(col(Voucher.referral_id), col(Voucher.issued_on), col(Voucher.id))
+    )
+    for referral_id, provider_id, issued_on, status in voucher_rows:
+        vouchers[referral_id].append(VoucherFacts(issued_on, str(status), name(provider_id)))
+
+    unresolved = case((col(Escalation.state) != EscalationState.resolved.value, 1), else_=0)
+    escalations = {
+        referral_id: (int(total), int(open_ or 0))
+        for referral_id, total, open_ in session.exec(
+            select(Escalation.referral_id, func.count(), func.sum(unresolved)).group_by(
+                col(Escalation.referral_id)
+            )
+        )
+    }
+
+    referral_rows = session.exec(
+        select(
+            Referral.id,
+            Referral.provider_id,
+            Referral.service_type,
+            Referral.site,
+            Customer.age_group,
+            Referral.state,
+            Referral.state_since,
+            Referral.started_on,
+            Referral.first_appointment_on,
+            Referral.closed_on,
+            Referral.outcome,
+        )
+        .join(Customer, col(Referral.customer_id) == col(Customer.id))
+        .order_by(col(Referral.id))
+    )
+    facts: list[CaseFacts] = []
+    for (
+        rid,
+        provider_id,
+        service_type,
+        site,
+        age_group,
+        state,
+        state_since,
+        started_on,
+        first_appointment_on,
+        closed_on,
+        outcome,
+    ) in referral_rows:
+        assert rid is not None
+        total, open_ = escalations.get(rid, (0, 0))
+        facts.append(
+            CaseFacts(
+                referral_id=rid,
+                provider=name(provider_id),
+                service_type=service_type,
+                site=site,
+                age_group=age_group,
+                state=state,
+                state_since=state_since,
+                started_on=started_on,
+                first_appointment_on=first_appointment_on,
+                closed_on=closed_on,
+                outcome=outcome,
+                vouchers=tuple(vouchers.get(rid, ())),
+                escalations=total,
+                open_escalations=open_,
+            )
+        )
+    return facts
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def datum(value: date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def zahl(value: float | None, decimals: int = 1, *, thousands: bool = False) -> str:
+    """German number format: decimal comma (and thousands dot if asked); None -> ""."""
+    if value is None:
+        return ""
+    text = f"{value:,.{decimals}f}" if thousands else f"{value:.{decimals}f}"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def prozent(share: float) -> str:
+    return f"{zahl(share * 100, 1)} %"
+
+
+def _phases(rows: list[KennzahlenRow]) -> list[str]:
+    """Phases with cases open > 90 days in any row, in process order."""
+    seen = {phase for row in rows for phase in row.open_over_90_days}
+    ordered = [p for p in PHASE_TITLES if p in seen]
+    return ordered + sorted(seen - set(PHASE_TITLES))
+
+
+def _phase_title(phase: str) -> str:
+    return PHASE_TITLES.get(phase, phase)
+
+
+def _cell(row: KennzahlenRow, field: str, *, thousands: bool) -> str:
+    value: Any = getattr(row, field)
+    if field == "provider":
+        return str(value)
+    if field == "share_u25":
+        return prozent(value)
+    if isinstance(value, int):
+        return zahl(value, 0, thousands=thousands)
+    return zahl(value, 1, thousands=thousands)
+
+
+def _table(rows: list[KennzahlenRow], *, thousands: bool) -> tuple[list[str], list[list[str]]]:
+    """Flat headers and cells; open_over_90_days becomes one column per occurring phase."""
+    phases = _phases(rows)
+    headers: list[str] = []
+    for field, title in COLUMNS:
+        if field == PHASES_FIELD and phases:
+            headers += [f"> 90 Tage: {_phase_title(p)}" for p in phases]
+        else:
+            headers.append(title)
+    cells: list[list[str]] = []
+    for row in rows:
+        line: list[str] = []
+        for field, _ in COLUMNS:
+            if field == PHASES_FIELD:
+                counts = [row.open_over_90_days.get(p, 0) for p in phases] if phases else [0]
+                line += [zahl(n, 0, thousands=thousands) for n in counts]
+            else:
+                line.append(_cell(row, field, thousands=thousands))
+        cells.append(line)
+    return headers, cells
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment, built once, HTML autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("demo", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def write_report(
+    rows: list[KennzahlenRow],
+    out_dir: Path,
+    *,
+    title: str,
+    period_start: date,
+    period_end: date,
+    extra: Mapping[str, str] = {},  # noqa: B006 - read only
+) -> tuple[Path, Path]:
+    """Write ``out_dir/report.html`` and ``out_dir/report.csv``; return (html, csv) paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    period = f"{datum(period_start)} – {datum(period_end)}"
+
+    csv_path = out_dir / "report.csv"
+    headers, cells = _table(rows, thousands=False)
+    with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(headers)
+        writer.writerows(cells)
+
+    phases = _phases(rows)
+    _, html_cells = _table(rows, thousands=True)
+    html_cells = [[c or "–" for c in line] for line in html_cells]
+    body = [(line, row.provider == TOTAL) for line, row in zip(html_cells, rows, strict=True)]
+    html_path = out_dir / "report.html"
+    html = (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            period=period,
+            extra=dict(extra),
+            columns=COLUMNS,
+            phases_field=PHASES_FIELD,
+            phase_titles=[_phase_title(p) for p in phases],
+            body=[line for line, is_total in body if not is_total],
+            totals=[line for line, is_total in body if is_total],
+            source=SOURCE,
+        )
+    )
+    html_path.write_text(html, encoding="utf-8")
+    return html_path, csv_path

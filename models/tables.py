@@ -1,0 +1,282 @@
+"""The system of record (DESIGN §4.1): SQLModel tables.
+
+Process tables hold pseudonymous IDs only: a customer is a customer number, a site and
+the facts routing needs; names never appear here. Contact data for customer reminders
+lives apart in `CustomerContact`. Datetimes are stored in UTC and returned timezone-aware;
+dates (`*_on`) are local calendar dates in Europe/Berlin.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Zeitpunkte werden nur mit Zeitzone gespeichert.")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False, **kw))
+
+
+class VoucherStatus(StrEnum):
+    issued = "issued"
+    redeemed = "redeemed"
+    expired = "expired"
+    returned_invalid = "returned_invalid"
+
+
+class DeadlineState(StrEnum):
+    open = "open"
+    met = "met"
+    cancelled = "cancelled"
+
+
+class EscalationState(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class NotificationStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    given_up = "given_up"
+
+
+class Provider(SQLModel, table=True):
+    """A Träger: which Leistungsarten, which sites, how many new cases a month."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True)
+    name: str
+    email: str
+    service_types: list[str] = _json()
+    sites: list[str] = _json()
+    monthly_capacity: int = 0
+
+
+class Customer(SQLModel, table=True):
+    """A customer, pseudonymous: customer number, site and age group only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_number: str = Field(unique=True, index=True)
+    site: str = Field(index=True)
+    age_group: str  # "u25", "25-49", "50+"
+
+
+class CustomerContact(SQLModel, table=True):
+    """How to reach a customer for reminders, and whether they agreed to it."""
+
+    customer_id: int = Field(primary_key=True, foreign_key="customer.id")
+    email: str | None = None
+    reminders_consented: bool = False
+
+
+class IntakeDecision(SQLModel, table=True):
+    """Eingangszone routing result: team, the rule that fired, German reason (seed 002 §4.4.1)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    decided_at: datetime = _utc(nullable=False)
+    team: str
+    rule: str
+    reason: str
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Referral(SQLModel, table=True):
+    """A Zuweisung to a KEL: state of the process, provider, site, caseworker mailbox."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, index=True)  # the Fachverfahren's pseudonymous id
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    service_type: str = Field(index=True)
+    provider_id: int | None = Field(default=None, foreign_key="provider.id", index=True)
+    site: str = Field(index=True)
+    caseworker_email: str
+    state: str = Field(index=True)
+    state_since: date
+    outcome: str | None = None
+    staged_after_id: int | None = Field(default=None, foreign_key="referral.id")
+    started_on: date
+    first_appointment_on: date | None = None
+    appointment_on: date | None = None
+    closed_on: date | None = None
+    need_group: int | None = None
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Consent(SQLModel, table=True):
+    """A Schweigepflichtentbindung for one referral (seed 003; § 67b SGB X)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    form: str  # "written" | "electronic"
+    scope: str = "content"
+    granted_on: date
+    expires_on: date | None = None
+    withdrawn_on: date | None = None
+
+
+class Voucher(SQLModel, table=True):
+    """A Gutschein: issued to one provider; redeemed, expired or returned invalid."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, index=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    provider_id: int | None = Field(default=None, foreign_key="provider.id", index=True)
+    issued_on: date
+    status: str = Field(default=VoucherStatus.issued, index=True)
+    closed_on: date | None = None
+
+
+class Deadline(SQLModel, table=True):
+    """A Frist of one referral: kind, period, due date, whether it was met."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    kind: str
+    title: str
+    period: str
+    started_on: date
+    due_on: date
+    state: str = Field(default=DeadlineState.open, index=True)
+    completed_on: date | None = None
+
+
+class Timer(SQLModel, table=True):
+    """A durable timer: one ladder step of a deadline, fired once by the deadline sweep."""
+
+    __table_args__ = (
+        UniqueConstraint("deadline_id", "step"),
+        Index("ix_timer_due", "fired_at", "fire_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    deadline_id: int = Field(foreign_key="deadline.id", index=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    step: int
+    action: str
+    fire_at: datetime = _utc(nullable=False)
+    fired_at: datetime | None = _utc(nullable=True)
+    result: str | None = None
+
+
+class Escalation(SQLModel, table=True):
+    """An escalation to the Koordinator/in § 16a."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    deadline_id: int = Field(foreign_key="deadline.id", unique=True)
+    reason: str
+    created_at: datetime = _utc(nullable=False)
+    state: str = Field(default=EscalationState.open, index=True)
+    assigned_to: str | None = None
+    acknowledged_at: datetime | None = _utc(nullable=True)
+    resolved_at: datetime | None = _utc(nullable=True)
+
+
+class Notification(SQLModel, table=True):
+    """Delivery log of one notification; `key` makes it unique (case, deadline, step)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    template: str
+    recipient_role: str
+    recipient: str
+    status: str = Field(default=NotificationStatus.pending, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class Feedback(SQLModel, table=True):
+    """A Rückmeldung / Zwischen-, Ergebnis- or Abschlussbericht of the provider.
+
+    Status fields are always visible to the jobcenter; `content` (the report form of
+    seed 002 §4.6.5) only with a valid consent (seed 003).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    kind: str
+    received_on: date
+    appointment_kept: bool | None = None
+    counselling_ongoing: bool | None = None
+    ended: bool | None = None
+    need_group: int | None = None
+    modules: list[dict[str, Any]] = _json()
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CommandStatus(StrEnum):
+    pending = "pending"
+    applied = "applied"
+    rejected = "rejected"
+
+
+class Command(SQLModel, table=True):
+    """The inbox: every command from the Fachverfahren or a provider, recorded first.
+
+    A command is durably recorded before any flow runs; flows apply pending commands in
+    order, so nothing is lost while Prefect is down (outbox pattern, DESIGN §4.5).
+    `payload` holds IDs, event names, dates and report content, never shown in Prefect.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # "intake" | "start_referral" | "event"
+    reference: str = Field(index=True)  # referral reference (or customer number for intake)
+    occurred_on: date = Field(index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    idempotency_key: str | None = Field(default=None, unique=True)
+    actor: str = "system"
+    role: str = "system"
+    received_at: datetime = _utc(nullable=False)
+    status: str = Field(default=CommandStatus.pending, index=True)
+    applied_at: datetime | None = _utc(nullable=True)
+    referral_id: int | None = Field(default=None, index=True)
+    error: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only audit trail: who did what to which referral, when, in which role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(nullable=False, index=True)
+    actor: str
+    role: str
+    action: str
+    referral_id: int | None = Field(default=None, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

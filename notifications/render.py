@@ -1,0 +1,71 @@
+"""Render notification templates (German, formal "Sie") into a :class:`Message`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from notifications.message import Message
+
+TEMPLATES: tuple[str, ...] = (
+    "provider_reminder",
+    "customer_reminder",
+    "caseworker_overdue",
+    "coordinator_escalation",
+    "caseworker_status",
+)
+"""Names of the available templates; each has ``.subject.txt``, ``.txt`` and ``.html``."""
+
+_BERLIN = ZoneInfo("Europe/Berlin")
+
+
+class UnknownTemplate(KeyError):
+    """Raised by :func:`render` for a template name not in :data:`TEMPLATES`."""
+
+
+def datum(value: date) -> str:
+    """Format a date as ``dd.mm.yyyy``; an aware datetime is first put in Europe/Berlin."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(_BERLIN)
+    return value.strftime("%d.%m.%Y")
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja2 environment, built once: HTML autoescaped, undefined variables raise."""
+    env = Environment(
+        loader=PackageLoader("notifications", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["datum"] = datum
+    return env
+
+
+def render(template: str, *, key: str, to: str, context: Mapping[str, Any]) -> Message:
+    """Render ``template`` for recipient ``to`` into a :class:`Message` with idempotency ``key``.
+
+    ``context`` holds IDs, titles and dates only (see each template; all take
+    ``app_url``, empty for no link). Raises :class:`UnknownTemplate` for an
+    unknown name and ``jinja2.UndefinedError`` when a context variable is missing.
+    """
+    if template not in TEMPLATES:
+        raise UnknownTemplate(f"Unbekannte Benachrichtigungsvorlage: {template!r}")
+    env = environment()
+    values = dict(context)
+    subject = env.get_template(f"{template}.subject.txt").render(values)
+    return Message(
+        key=key,
+        to=to,
+        subject=" ".join(subject.split()),
+        text=env.get_template(f"{template}.txt").render(values),
+        html=env.get_template(f"{template}.html").render(values),
+    )

@@ -1,0 +1,342 @@
+"""Recording commands in the inbox and applying them to the referrals.
+
+A command is first recorded (`record_command`, durable, idempotent by key); applying it
+(`apply_command`) runs the Eingangszone routing or the state machine and saves the
+decision. A command the process does not allow is kept as ``rejected`` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, col, select
+
+from models.commands import FEEDBACK_EVENTS, Intake, ReferralEvent, StartReferral
+from models.process import Registry, UnknownServiceType
+from models.routing import IncompleteFacts, IntakeFacts, route
+from models.settings import Settings
+from models.statemachine import Event, InvalidTransition, decide, start
+from models.tables import (
+    Command,
+    CommandStatus,
+    Consent,
+    Customer,
+    CustomerContact,
+    Feedback,
+    IntakeDecision,
+    Provider,
+    Referral,
+)
+from tasks.repository import (
+    Actor,
+    NotFound,
+    audit,
+    case_view,
+    referral_by_reference,
+    save_decision,
+)
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "intake": Intake,
+    "start_referral": StartReferral,
+    "event": ReferralEvent,
+}
+#: States in which a referral no longer blocks a later-staged one (seed 002 §4.2:
+#: "danach bzw. bei laufender Therapie Schuldnerberatung").
+RELEASES_STAGED = frozenset({"in_counselling", "closed"})
+
+
+class CommandRejected(ValueError):
+    """The command cannot be applied; the message (German) says why."""
+
+
+@dataclass
+class Applied:
+    """What applying a batch of commands did."""
+
+    applied: int = 0
+    rejected: int = 0
+    referral_ids: set[int] = field(default_factory=set)
+
+
+def record_command(
+    session: Session,
+    kind: str,
+    reference: str,
+    occurred_on: date,
+    payload: BaseModel,
+    *,
+    now: datetime,
+    actor: Actor,
+    idempotency_key: str | None = None,
+) -> Command:
+    """Record a command in the inbox and return it; a repeated `idempotency_key` returns
+    the command recorded first and records nothing. Commits nothing."""
+    if idempotency_key is not None:
+        existing = session.exec(
+            select(Command).where(Command.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            return existing
+    command = Command(
+        kind=kind, reference=reference, occurred_on=occurred_on,
+        payload=payload.model_dump(mode="json", exclude_none=True),
+        idempotency_key=idempotency_key, actor=actor.name, role=actor.role, received_at=now,
+    )
+    session.add(command)
+    session.flush()
+    return command
+
+
+def pending_commands(session: Session, up_to: date | None = None, limit: int = 1000) -> list[int]:
+    """Ids of pending commands in arrival order, optionally only those that occurred by
+    `up_to`."""
+    query = select(Command.id).where(Command.status == CommandStatus.pending)
+    if up_to is not None:
+        query = query.where(Command.occurred_on <= up_to)
+    return [i for i in session.exec(query.order_by(col(Command.id)).limit(limit)) if i]
+
+
+def apply_commands(
+    session_factory: Any, ids: list[int], registry: Registry, settings: Settings, now: datetime
+) -> Applied:
+    """Apply the commands `ids` in order, each in its own transaction."""
+    result = Applied()
+    for command_id in ids:
+        with session_factory() as session:
+            command = session.get(Command, command_id)
+            if command is None or command.status != CommandStatus.pending:
+                continue
+            try:
+                with session.begin_nested():
+                    referral_ids = apply_command(session, command, registry, settings, now)
+            except (CommandRejected, InvalidTransition, NotFound, ValidationError,
+                    UnknownServiceType, IncompleteFacts) as exc:
+                command.status, command.error = CommandStatus.rejected, _message(exc)
+                audit(session, now, Actor(command.actor, command.role), "command_rejected",
+                      command.referral_id, command_id=command.id, kind=command.kind)
+                result.rejected += 1
+            else:
+                command.status = CommandStatus.applied
+                result.applied += 1
+                result.referral_ids.update(referral_ids)
+            command.applied_at = now
+    return result
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def apply_command(
+    session: Session, command: Command, registry: Registry, settings: Settings, now: datetime
+) -> list[int]:
+    """Apply one recorded command; returns the ids of the referrals it changed.
+
+    Raises `CommandRejected`, `InvalidTransition` (with state and allowed events),
+    `NotFound` or a pydantic `ValidationError`; the caller rolls back and records why.
+    """
+    payload = PAYLOADS[command.kind].model_validate(command.payload)
+    actor = Actor(command.actor, command.role)
+    if isinstance(payload, Intake):
+        _apply_intake(session, payload, command, now, actor)
+        return []
+    if isinstance(payload, StartReferral):
+        referral = _start_referral(session, payload, command, registry, settings, now, actor)
+    else:
+        assert isinstance(payload, ReferralEvent)
+        referral = _apply_event(session, payload, command, registry, settings, now, actor)
+    assert referral.id is not None
+    command.referral_id = referral.id
+    changed = [referral.id]
+    if referral.state in RELEASES_STAGED:
+        changed += _release_staged(session, referral, command.occurred_on, registry, settings, now)
+    return changed
+
+
+def _apply_intake(
+    session: Session, payload: Intake, command: Command, now: datetime, actor: Actor
+) -> None:
+    facts = payload.facts
+    decision = route(IntakeFacts(**facts.model_dump()))  # type: ignore[arg-type]
+    customer = _customer(session, payload.customer_number, payload.site, _age_group(facts.age))
+    assert customer.id is not None
+    session.add(
+        IntakeDecision(
+            customer_id=customer.id, decided_at=now, team=decision.team.value,
+            rule=decision.rule, reason=decision.reason, facts=facts.model_dump(mode="json"),
+        )
+    )
+    audit(session, now, actor, "intake_routed", None, customer_id=customer.id,
+          team=decision.team.value, rule=decision.rule)
+
+
+def _age_group(age: int) -> str:
+    return "u25" if age < 25 else "25-49" if age < 50 else "50+"
+
+
+def _customer(session: Session, number: str, site: str, age_group: str) -> Customer:
+    customer = session.exec(select(Customer).where(Customer.customer_number == number)).first()
+    if customer is None:
+        customer = Customer(customer_number=number, site=site, age_group=age_group)
+        session.add(customer)
+    else:
+        customer.site, customer.age_group = site, age_group
+    session.flush()
+    return customer
+
+
+def _provider(session: Session, code: str, service_type: str, site: str) -> Provider:
+    provider = session.exec(select(Provider).where(Provider.code == code)).first()
+    if provider is None:
+        raise CommandRejected(f"Unbekannter Träger {code!r}")
+    if service_type not in provider.service_types:
+        raise CommandRejected(f"Träger {code!r} erbringt keine Leistungsart {service_type!r}")
+    if provider.sites and site not in provider.sites:
+        raise CommandRejected(f"Träger {code!r} ist für den Standort {site!r} nicht zuständig")
+    return provider
+
+
+def _start_referral(
+    session: Session,
+    payload: StartReferral,
+    command: Command,
+    registry: Registry,
+    settings: Settings,
+    now: datetime,
+    actor: Actor,
+) -> Referral:
+    service = registry.service(payload.service_type)
+    if session.exec(select(Referral.id).where(Referral.reference == command.reference)).first():
+        raise CommandRejected(f"Aktenzeichen {command.reference!r} ist bereits vergeben")
+    if service.standard.consent == "required" and payload.consent is None:
+        raise CommandRejected(
+            f"{service.title}: Schweigepflichtentbindung (schriftlich oder elektronisch) "
+            "muss vorliegen (seed 003; § 67b SGB X)"
+        )
+    provider = _provider(session, payload.provider_code, payload.service_type, payload.site)
+    customer = _customer(session, payload.customer_number, payload.site, payload.age_group)
+    assert customer.id is not None
+    if payload.contact_email is not None or payload.reminders_consented:
+        contact = session.get(CustomerContact, customer.id) or CustomerContact(
+            customer_id=customer.id
+        )
+        contact.email = payload.contact_email
+        contact.reminders_consented = payload.reminders_consented
+        session.add(contact)
+    blocking = _blocking_referral(session, customer.id, service.standard.staged_after)
+    referral = Referral(
+        reference=command.reference, customer_id=customer.id,
+        service_type=payload.service_type, provider_id=provider.id, site=payload.site,
+        caseworker_email=payload.caseworker_email, state="new", state_since=command.occurred_on,
+        staged_after_id=blocking.id if blocking else None,
+        started_on=command.occurred_on, created_at=now, updated_at=now,
+    )
+    session.add(referral)
+    session.flush()
+    assert referral.id is not None
+    if payload.consent is not None:
+        session.add(Consent(referral_id=referral.id, **payload.consent.model_dump()))
+    decision = start(service, referral.id, command.occurred_on, staged=blocking is not None)
+    save_decision(session, referral, decision, on=command.occurred_on, now=now,
+                  service=service, settings=settings, actor=actor)
+    return referral
+
+
+def _blocking_referral(session: Session, customer_id: int, before: list[str]) -> Referral | None:
+    if not before:
+        return None
+    return session.exec(
+        select(Referral).where(
+            Referral.customer_id == customer_id,
+            col(Referral.service_type).in_(before),
+            col(Referral.state).not_in(RELEASES_STAGED),
+        )
+    ).first()
+
+
+def _apply_event(
+    session: Session,
+    payload: ReferralEvent,
+    command: Command,
+    registry: Registry,
+    settings: Settings,
+    now: datetime,
+    actor: Actor,
+) -> Referral:
+    referral = referral_by_reference(session, command.reference)
+    service = registry.service(referral.service_type)
+    on = command.occurred_on
+    if on < referral.started_on:
+        raise CommandRejected(
+            f"Ereignisdatum {on:%d.%m.%Y} liegt vor Beginn der Zuweisung "
+            f"({referral.started_on:%d.%m.%Y})"
+        )
+    decision = decide(case_view(session, referral, on), Event(payload.event, on), on, service)
+    _record_event_data(session, referral, payload, on)
+    save_decision(session, referral, decision, on=on, now=now, service=service,
+                  settings=settings, actor=actor)
+    return referral
+
+
+def _record_event_data(
+    session: Session, referral: Referral, payload: ReferralEvent, on: date
+) -> None:
+    assert referral.id is not None
+    if payload.event == "appointment_booked":
+        if payload.appointment_on is None:
+            raise CommandRejected("appointment_on (Termin des Erstgesprächs) fehlt")
+        referral.appointment_on = payload.appointment_on
+    elif payload.event == "appointment_kept":
+        referral.first_appointment_on = on
+    elif payload.event == "provider_assigned":
+        if payload.provider_code is None:
+            raise CommandRejected("provider_code (neuer Träger) fehlt")
+        provider = _provider(session, payload.provider_code, referral.service_type, referral.site)
+        referral.provider_id = provider.id
+    elif payload.event == "consent_withdrawn":
+        for consent in session.exec(select(Consent).where(Consent.referral_id == referral.id)):
+            if consent.withdrawn_on is None:
+                consent.withdrawn_on = on
+    if payload.event in FEEDBACK_EVENTS:
+        feedback = payload.feedback
+        if feedback is None:
+            raise CommandRejected(f"{payload.event}: Angaben der Rückmeldung fehlen (feedback)")
+        if feedback.need_group is not None:
+            referral.need_group = feedback.need_group
+        session.add(
+            Feedback(
+                referral_id=referral.id, kind=payload.event, received_on=on,
+                **feedback.model_dump(mode="json", include={
+                    "appointment_kept", "counselling_ongoing", "ended", "need_group",
+                    "modules", "content",
+                }),
+            )
+        )
+
+
+def _release_staged(
+    session: Session,
+    referral: Referral,
+    on: date,
+    registry: Registry,
+    settings: Settings,
+    now: datetime,
+) -> list[int]:
+    released = []
+    waiting = session.exec(select(Referral).where(Referral.staged_after_id == referral.id))
+    for other in waiting:
+        service = registry.service(other.service_type)
+        if other.state != service.process.staged:
+            continue
+        decision = decide(case_view(session, other, on), Event("prerequisite_met", on), on, service)
+        save_decision(session, other, decision, on=on, now=now, service=service,
+                      settings=settings)
+        assert other.id is not None
+        released.append(other.id)
+    return released

@@ -1,0 +1,78 @@
+"""Delivering queued notifications: render, send, log the outcome.
+
+A notification row is created once per key (case, deadline, ladder step) by
+`tasks.repository.save_decision`; this module sends the pending ones. A failed delivery
+stays ``failed`` and is tried again by the next sweep, up to
+``Settings.notification_max_attempts``; then it is ``given_up`` and audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from models.settings import Settings
+from models.tables import Notification, NotificationStatus
+from notifications import Notifier, render
+from tasks.repository import SYSTEM, audit
+from tasks.sweep import SessionFactory
+
+
+@dataclass
+class Delivered:
+    sent: int = 0
+    failed: int = 0
+    given_up: int = 0
+
+
+def _template_context(stored: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    context = {
+        key: date.fromisoformat(value) if key.endswith("_on") and value else value
+        for key, value in stored.items()
+    }
+    base = settings.app_url.rstrip("/")
+    context["app_url"] = f"{base}/faelle/{stored['referral_id']}" if base else ""
+    return context
+
+
+def deliver_notifications(
+    session_factory: SessionFactory,
+    notifier: Notifier,
+    settings: Settings,
+    now: datetime,
+    batch: int = 200,
+) -> Delivered:
+    """Send every pending or failed notification (oldest first) through `notifier`."""
+    result = Delivered()
+    with session_factory() as session:
+        rows = session.exec(
+            select(Notification)
+            .where(col(Notification.status).in_([NotificationStatus.pending,
+                                                 NotificationStatus.failed]))
+            .order_by(col(Notification.id))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            message = render(row.template, key=row.key, to=row.recipient,
+                             context=_template_context(row.context, settings))
+            delivery = notifier.send(message)
+            row.attempts += 1
+            if delivery.ok:
+                row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None
+                result.sent += 1
+                continue
+            row.last_error = delivery.error
+            if row.attempts >= settings.notification_max_attempts:
+                row.status = NotificationStatus.given_up
+                result.given_up += 1
+                audit(session, now, SYSTEM, "notification_given_up", row.referral_id,
+                      notification_id=row.id, attempts=row.attempts)
+            else:
+                row.status = NotificationStatus.failed
+                result.failed += 1
+    return result
+

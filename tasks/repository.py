@@ -1,0 +1,266 @@
+"""Reading a referral into the state machine's view, and saving its decisions.
+
+Plain functions on a SQLModel `Session`; the Prefect tasks in this package call them.
+Everything written here is idempotent where it can be repeated: notifications by key,
+escalations by deadline, timers by (deadline, step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.clock import start_of_day
+from models.process import ServiceConfig
+from models.settings import Settings
+from models.statemachine import CaseView, Decision, Notify, OpenDeadline
+from models.tables import (
+    AuditEvent,
+    Consent,
+    CustomerContact,
+    Deadline,
+    DeadlineState,
+    Escalation,
+    Notification,
+    Provider,
+    Referral,
+    Timer,
+    Voucher,
+    VoucherStatus,
+)
+
+
+class NotFound(LookupError):
+    """No referral with that id or reference."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a user name (or ``system``) and a role."""
+
+    name: str = "system"
+    role: str = "system"
+
+
+SYSTEM = Actor()
+
+
+def referral_by_reference(session: Session, reference: str) -> Referral:
+    """The referral with Fachverfahren reference `reference`; raises `NotFound`."""
+    referral = session.exec(select(Referral).where(Referral.reference == reference)).first()
+    if referral is None:
+        raise NotFound(f"Keine Zuweisung mit Aktenzeichen {reference!r}")
+    return referral
+
+
+def open_deadlines(session: Session, referral_id: int) -> list[Deadline]:
+    return list(
+        session.exec(
+            select(Deadline)
+            .where(Deadline.referral_id == referral_id, Deadline.state == DeadlineState.open)
+            .order_by(col(Deadline.id))
+        )
+    )
+
+
+def consent_valid(session: Session, referral_id: int, on: date) -> bool:
+    """Whether a Schweigepflichtentbindung is in force on `on` (seed 003; § 67b SGB X)."""
+    for consent in session.exec(select(Consent).where(Consent.referral_id == referral_id)):
+        if consent.granted_on <= on and (consent.withdrawn_on is None or consent.withdrawn_on > on):
+            if consent.expires_on is None or consent.expires_on >= on:
+                return True
+    return False
+
+
+def case_view(session: Session, referral: Referral, today: date) -> CaseView:
+    """The state machine's view of `referral` as of `today`."""
+    assert referral.id is not None
+    contact = session.get(CustomerContact, referral.customer_id)
+    reachable = bool(contact and contact.email and contact.reminders_consented)
+    return CaseView(
+        referral_id=referral.id,
+        service_type=referral.service_type,
+        state=referral.state,
+        open_deadlines=tuple(
+            OpenDeadline(d.id, d.kind, d.due_on)  # type: ignore[arg-type]
+            for d in open_deadlines(session, referral.id)
+        ),
+        customer_reachable=reachable,
+    )
+
+
+def active_voucher(session: Session, referral_id: int) -> Voucher | None:
+    return session.exec(
+        select(Voucher)
+        .where(Voucher.referral_id == referral_id)
+        .order_by(col(Voucher.id).desc())
+    ).first()
+
+
+def audit(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    action: str,
+    referral_id: int | None,
+    **detail: Any,
+) -> None:
+    """Append one entry to the audit trail (IDs and codes only, never content)."""
+    session.add(
+        AuditEvent(
+            at=now, actor=actor.name, role=actor.role, action=action,
+            referral_id=referral_id, detail=detail,
+        )
+    )
+
+
+def save_decision(
+    session: Session,
+    referral: Referral,
+    decision: Decision,
+    *,
+    on: date,
+    now: datetime,
+    service: ServiceConfig,
+    settings: Settings,
+    actor: Actor = SYSTEM,
+) -> None:
+    """Write `decision` for `referral`: state, voucher, deadlines and their timers,
+    escalations, notifications (pending, sent later) and one audit entry.
+
+    `on` is the local date the decision takes effect (the event's date); `now` the
+    moment of writing (aware). Does not commit.
+    """
+    if not decision.changed:
+        return
+    assert referral.id is not None
+    before = referral.state
+    if decision.state != before:
+        referral.state, referral.state_since = decision.state, on
+    referral.updated_at = now
+    if decision.outcome is not None:
+        referral.outcome = decision.outcome
+        referral.closed_on = on
+    _apply_voucher(session, referral, decision.voucher, on)
+    deadlines = {d.kind: d for d in open_deadlines(session, referral.id)}
+    for kind in decision.complete:
+        deadlines[kind].state, deadlines[kind].completed_on = DeadlineState.met, on
+    for kind in decision.cancel:
+        deadlines[kind].state, deadlines[kind].completed_on = DeadlineState.cancelled, on
+    for new in decision.start:
+        if new.kind in deadlines and deadlines[new.kind].state == DeadlineState.open:
+            deadlines[new.kind].state = DeadlineState.cancelled
+        deadline = Deadline(
+            referral_id=referral.id, kind=new.kind, title=new.title, period=new.period,
+            started_on=new.started_on, due_on=new.due_on,
+        )
+        session.add(deadline)
+        session.flush()
+        assert deadline.id is not None
+        for timer in new.timers:
+            session.add(
+                Timer(
+                    deadline_id=deadline.id, referral_id=referral.id, step=timer.step,
+                    action=timer.action, fire_at=start_of_day(timer.fire_on),
+                )
+            )
+    for escalation in decision.escalate:
+        exists = session.exec(
+            select(Escalation).where(Escalation.deadline_id == escalation.deadline_id)
+        ).first()
+        if exists is None:
+            session.add(
+                Escalation(
+                    referral_id=referral.id, deadline_id=escalation.deadline_id,
+                    reason=f"{escalation.title} seit {escalation.days_overdue} Tagen überfällig "
+                    f"(fällig am {escalation.due_on:%d.%m.%Y})",
+                    created_at=now,
+                )
+            )
+    for notify in decision.notify:
+        _queue_notification(session, referral, notify, on, now, service, settings)
+    audit(
+        session, now, actor, decision.event or "", referral.id,
+        state_from=before, state_to=decision.state, on=on.isoformat(),
+    )
+
+
+def _apply_voucher(session: Session, referral: Referral, action: str | None, on: date) -> None:
+    if action is None:
+        return
+    assert referral.id is not None
+    current = active_voucher(session, referral.id)
+    if action == "issue":
+        if current is not None and current.status == VoucherStatus.issued:
+            current.status, current.closed_on = VoucherStatus.returned_invalid, on
+        count = len(session.exec(select(Voucher.id).where(Voucher.referral_id == referral.id)).all())
+        session.add(
+            Voucher(
+                number=f"GS-{referral.started_on:%Y}-{referral.id:06d}-{count + 1}",
+                referral_id=referral.id, provider_id=referral.provider_id, issued_on=on,
+            )
+        )
+        return
+    if current is None or current.status != VoucherStatus.issued:
+        return
+    current.status = {
+        "redeem": VoucherStatus.redeemed,
+        "expire": VoucherStatus.expired,
+        "invalidate": VoucherStatus.returned_invalid,
+    }[action]
+    current.closed_on = on
+
+
+def _queue_notification(
+    session: Session,
+    referral: Referral,
+    notify: Notify,
+    on: date,
+    now: datetime,
+    service: ServiceConfig,
+    settings: Settings,
+) -> None:
+    if session.exec(select(Notification.id).where(Notification.key == notify.key)).first():
+        return
+    provider = session.get(Provider, referral.provider_id) if referral.provider_id else None
+    recipient = {
+        "provider": provider.email if provider else None,
+        "caseworker": referral.caseworker_email,
+        "coordinator": settings.coordinator_email,
+        "customer": _customer_email(session, referral.customer_id),
+    }[notify.recipient]
+    if recipient is None:
+        return
+    assert referral.id is not None
+    voucher = active_voucher(session, referral.id)
+    due = notify.due_on
+    context: dict[str, Any] = {
+        "referral_id": referral.id,
+        "voucher_number": voucher.number if voucher else "–",
+        "provider_name": provider.name if provider else "–",
+        "service_title": service.title,
+        "state_title": service.process.states[referral.state].title,
+        "site": referral.site,
+        "deadline_title": notify.title,
+        "event_title": notify.title,
+        "due_on": due.isoformat() if due else None,
+        "expires_on": due.isoformat() if due else None,
+        "days_overdue": (on - due).days if due else 0,
+        "occurred_on": on.isoformat(),
+        "source": f"Mindeststandard {service.process.source}",
+    }
+    session.add(
+        Notification(
+            key=notify.key, referral_id=referral.id, template=notify.template,
+            recipient_role=notify.recipient, recipient=recipient, context=context,
+            created_at=now,
+        )
+    )
+
+
+def _customer_email(session: Session, customer_id: int) -> str | None:
+    contact = session.get(CustomerContact, customer_id)
+    return contact.email if contact and contact.reminders_consented else None
