@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install demo test lint typecheck unit clean prefect-ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy models/
+	$(BIN)/mypy models tasks flows notifications demo cli
 
 test: lint typecheck
 	$(BIN)/pytest
@@ -37,3 +37,7 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .prefect out *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+prefect-ui: $(STAMP)
+	@echo "Prefect-UI mit den Läufen der Demo: http://127.0.0.1:4200/runs"
+	$(BIN)/prefect server start --host 127.0.0.1

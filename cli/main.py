@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="kel-flow: Zuweisungen zu kommunalen Eingliederungsleistungen (§ 16a SGB II).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="kel-flow: Zuweisungen zu kommunalen Eingliederungsleistungen (§ 16a SGB II).",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Datenbank (Alembic-Migrationen).")
 app.add_typer(db_app, name="db")
 console = Console()
@@ -40,16 +42,20 @@ def check_config(
     except ProcessDefinitionError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    console.print(f"Prozessdefinitionen gültig ({registry.kommune}): "
-                  + ", ".join(sorted(registry.services)))
+    console.print(
+        f"Prozessdefinitionen gültig ({registry.kommune}): " + ", ".join(sorted(registry.services))
+    )
 
 
 @app.command()
 def demo(
     months: Annotated[int, typer.Option(min=1, max=24, help="Simulierte Monate")] = 12,
-    scale: Annotated[float, typer.Option(min=0.01, max=2.0,
-                                         help="Anteil der Düsseldorfer Jahresmengen")] = 0.25,
-    seed: Annotated[int, typer.Option(help="Zufallsstartwert; gleicher Seed, gleiche Zahlen")] = 2026,
+    scale: Annotated[
+        float, typer.Option(min=0.01, max=2.0, help="Anteil der Düsseldorfer Jahresmengen")
+    ] = 0.25,
+    seed: Annotated[
+        int, typer.Option(help="Zufallsstartwert; gleicher Seed, gleiche Zahlen")
+    ] = 2026,
     out: Annotated[Path, typer.Option(help="Ausgabeverzeichnis")] = Path("out"),
 ) -> None:
     """Ein simuliertes Jahr eines mittelgroßen Jobcenters durch die echten Flows."""
@@ -58,10 +64,17 @@ def demo(
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from demo.run import run_demo
 
-    console.print(f"Simulation: {months} Monate, Skalierung {scale:g}, Seed {seed}. "
-                  "Der lokale Prefect-Server startet (ca. 20 s) …")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    console.print(
+        f"Simulation: {months} Monate, Skalierung {scale:g}, Seed {seed}. "
+        "Der lokale Prefect-Server startet (ca. 20 s) …"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("Wochen", total=None)
 
         def progress(done: int, total: int, label: str) -> None:
@@ -91,8 +104,10 @@ def _print_summary(result: object) -> None:
         ("Tage bis Erstgespräch (90. Perzentil)", _fmt(total.first_appointment_days_p90)),
         ("Eskalationen", result.escalations),
         ("E-Mails zugestellt", result.mails),
-        ("Befehle angewendet / abgelehnt",
-         f"{result.totals.get('commands', 0)} / {result.totals.get('rejected', 0)}"),
+        (
+            "Befehle angewendet / abgelehnt",
+            f"{result.totals.get('commands', 0)} / {result.totals.get('rejected', 0)}",
+        ),
         ("Timer ausgelöst", result.totals.get("timers", 0)),
     ]:
         table.add_row(label, str(value))

@@ -26,19 +26,29 @@ from models.calendar import is_working_day, parse_period
 from models.process import Registry, ServiceConfig
 
 #: Referrals per year at scale 1.0 (middle of seed 002 §4.2).
-VOLUMES = {"kinderbetreuung": 105, "pflege": 20, "schulden": 1000, "psychosozial": 125,
-           "sucht": 75}
+VOLUMES = {"kinderbetreuung": 105, "pflege": 20, "schulden": 1000, "psychosozial": 125, "sucht": 75}
 #: Sites and their share of customers (the Aachen sites of seed 002 §4.1).
-SITES = {"Aachen": 0.40, "Nordkreis 1": 0.20, "Nordkreis 2": 0.12, "Eschweiler": 0.12,
-         "Stolberg": 0.11, "Eifel": 0.05}
+SITES = {
+    "Aachen": 0.40,
+    "Nordkreis 1": 0.20,
+    "Nordkreis 2": 0.12,
+    "Eschweiler": 0.12,
+    "Stolberg": 0.11,
+    "Eifel": 0.05,
+}
 P_RETURNED_INVALID = 163 / 802
 P_NEVER_BOOKED = 0.11
 P_DECLINED = 0.05
 P_NO_SHOW = 0.08
 P_STAGED_SCHULDEN_AFTER_SUCHT = 0.25
 #: Counselling length after the first appointment, in days (low, high).
-DURATION = {"schulden": (120, 300), "kinderbetreuung": (20, 56), "psychosozial": (42, 98),
-            "sucht": (56, 112), "pflege": (14, 56)}
+DURATION = {
+    "schulden": (120, 300),
+    "kinderbetreuung": (20, 56),
+    "psychosozial": (42, 98),
+    "sucht": (56, 112),
+    "pflege": (14, 56),
+}
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,12 @@ PROVIDERS = (
     ProviderSpec("SB-DIAKONIE", "Diakonie Schuldnerberatung", ("schulden",), monthly_capacity=25),
     ProviderSpec("SB-STADT", "Städtische Schuldnerberatung", ("schulden",), monthly_capacity=30),
     ProviderSpec("SUCHT-CARITAS", "Caritas Suchthilfe", ("sucht",), monthly_capacity=10),
-    ProviderSpec("PSD-GA", "Gesundheitsamt – Psychosozialer Dienst", ("psychosozial",),
-                 monthly_capacity=15),
-    ProviderSpec("IPUNKT", "i-Punkt Familie (Jugendamt)", ("kinderbetreuung",),
-                 monthly_capacity=15),
+    ProviderSpec(
+        "PSD-GA", "Gesundheitsamt – Psychosozialer Dienst", ("psychosozial",), monthly_capacity=15
+    ),
+    ProviderSpec(
+        "IPUNKT", "i-Punkt Familie (Jugendamt)", ("kinderbetreuung",), monthly_capacity=15
+    ),
     ProviderSpec("PFLEGEBUERO", "Städtisches Pflegebüro", ("pflege",), monthly_capacity=5),
 )
 
@@ -115,32 +127,53 @@ def plan_year(registry: Registry, start: date, months: int, scale: float, seed: 
 
 def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
-    return date(day.year + month // 12, month % 12 + 1, 1) if day.day == 1 else day + timedelta(
-        days=round(30.44 * months)
+    return (
+        date(day.year + month // 12, month % 12 + 1, 1)
+        if day.day == 1
+        else day + timedelta(days=round(30.44 * months))
     )
 
 
 def _plan_customer(
-    plan: Plan, rng: random.Random, registry: Registry, service_type: str, customer: str,
-    day: date, end: date, n: int,
+    plan: Plan,
+    rng: random.Random,
+    registry: Registry,
+    service_type: str,
+    customer: str,
+    day: date,
+    end: date,
+    n: int,
 ) -> None:
     site = _weighted(rng, SITES)
     age = rng.choice([rng.randint(18, 24)] + [rng.randint(25, 49)] * 4 + [rng.randint(50, 64)] * 2)
-    plan.add(day, "intake", customer, customer_number=customer, site=site,
-             facts=_intake_facts(rng, age))
-    _plan_referral(plan, rng, registry.service(service_type), customer, site, age, day, end,
-                   f"Z-{n:06d}")
+    plan.add(
+        day, "intake", customer, customer_number=customer, site=site, facts=_intake_facts(rng, age)
+    )
+    _plan_referral(
+        plan, rng, registry.service(service_type), customer, site, age, day, end, f"Z-{n:06d}"
+    )
     if service_type == "sucht" and rng.random() < P_STAGED_SCHULDEN_AFTER_SUCHT:
-        _plan_referral(plan, rng, registry.service("schulden"), customer, site, age, day, end,
-                       f"Z-{n:06d}-S", staged=True)
+        _plan_referral(
+            plan,
+            rng,
+            registry.service("schulden"),
+            customer,
+            site,
+            age,
+            day,
+            end,
+            f"Z-{n:06d}-S",
+            staged=True,
+        )
 
 
 def _intake_facts(rng: random.Random, age: int) -> dict[str, Any]:
     case = rng.choice(["transfer_sgb3", "move_in_with_record", "new_or_reactivated"])
     facts: dict[str, Any] = {"case": case, "age": age}
     if case != "new_or_reactivated":
-        facts["profile"] = rng.choice(["market", "support", "activation", "development",
-                                       "stabilisation", "assistance"])
+        facts["profile"] = rng.choice(
+            ["market", "support", "activation", "development", "stabilisation", "assistance"]
+        )
     facts["single_parent"] = rng.random() < 0.15
     facts["prior_employment_months"] = rng.choice([None, 1, 2, 4, 12])
     facts["side_income"] = rng.random() < 0.1
@@ -158,23 +191,37 @@ def _providers_for(service_type: str) -> list[ProviderSpec]:
 
 
 def _plan_referral(
-    plan: Plan, rng: random.Random, service: ServiceConfig, customer: str, site: str,
-    age: int, day: date, end: date, reference: str, *, staged: bool = False,
+    plan: Plan,
+    rng: random.Random,
+    service: ServiceConfig,
+    customer: str,
+    site: str,
+    age: int,
+    day: date,
+    end: date,
+    reference: str,
+    *,
+    staged: bool = False,
 ) -> None:
     providers = _providers_for(service.service_type)
     provider = rng.choice(providers)
     needs_consent = service.standard.consent == "required" or rng.random() < 0.6
     has_contact = rng.random() < 0.5
     plan.add(
-        day, "start_referral", reference,
-        customer_number=customer, site=site,
+        day,
+        "start_referral",
+        reference,
+        customer_number=customer,
+        site=site,
         age_group="u25" if age < 25 else "25-49" if age < 50 else "50+",
-        service_type=service.service_type, provider_code=provider.code,
+        service_type=service.service_type,
+        provider_code=provider.code,
         caseworker_email=f"ifk.{_slug(site)}@jobcenter.example",
         contact_email=f"kunde.{customer.lower()}@kunden.example" if has_contact else None,
         reminders_consented=has_contact and rng.random() < 0.7,
         consent={"form": rng.choice(["written", "electronic"]), "granted_on": day.isoformat()}
-        if needs_consent else None,
+        if needs_consent
+        else None,
     )
     # A staged referral starts when the earlier one runs; its provider acts from then on.
     t0 = day + timedelta(days=rng.randint(14, 60)) if staged else day
@@ -188,7 +235,10 @@ def _slug(text: str) -> str:
 
 
 def _provider_story(
-    rng: random.Random, service: ServiceConfig, t0: date, providers: Sequence[ProviderSpec],
+    rng: random.Random,
+    service: ServiceConfig,
+    t0: date,
+    providers: Sequence[ProviderSpec],
     provider: ProviderSpec,
 ) -> Iterator[tuple[date, dict[str, Any]]]:
     """What the provider and caseworker report for one referral, as (day, event) pairs."""
@@ -214,8 +264,10 @@ def _provider_story(
     if rng.random() < P_NO_SHOW:
         yield appointment, {"event": "no_show"}
         if rng.random() < 0.3:
-            yield appointment + timedelta(days=rng.randint(5, 20)), {
-                "event": "closed_by_caseworker"}
+            yield (
+                appointment + timedelta(days=rng.randint(5, 20)),
+                {"event": "closed_by_caseworker"},
+            )
             return
         rebooked = appointment + timedelta(days=rng.randint(3, 10))
         appointment = rebooked + timedelta(days=rng.randint(7, 21))

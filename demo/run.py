@@ -92,8 +92,11 @@ def run_demo(
         ).one()
     wall = time.monotonic() - began
     html, csv = write_report(
-        rows, out_dir, title=f"Kennzahlen § 16a SGB II – Simulation ({registry.kommune})",
-        period_start=start, period_end=end - timedelta(days=1),
+        rows,
+        out_dir,
+        title=f"Kennzahlen § 16a SGB II – Simulation ({registry.kommune})",
+        period_start=start,
+        period_end=end - timedelta(days=1),
         extra={
             "Simulierte Monate": str(months),
             "Skalierung": f"{scale:g}",
@@ -105,20 +108,31 @@ def run_demo(
             "Laufzeit": f"{wall:.0f} s",
         },
     )
-    return DemoResult(out_dir, database, html, csv, mails, wall, totals, rows, referrals,
-                      escalations)
+    return DemoResult(
+        out_dir, database, html, csv, mails, wall, totals, rows, referrals, escalations
+    )
 
 
 def _create_providers(url: str) -> None:
     with session(url) as s:
         for spec in PROVIDERS:
-            s.add(Provider(code=spec.code, name=spec.name, email=spec.email,
-                           service_types=list(spec.service_types), sites=list(spec.sites),
-                           monthly_capacity=spec.monthly_capacity))
+            s.add(
+                Provider(
+                    code=spec.code,
+                    name=spec.name,
+                    email=spec.email,
+                    service_types=list(spec.service_types),
+                    sites=list(spec.sites),
+                    monthly_capacity=spec.monthly_capacity,
+                )
+            )
 
 
 def _simulate(
-    url: str, plan: Plan, start: date, end: date,
+    url: str,
+    plan: Plan,
+    start: date,
+    end: date,
     progress: Callable[[int, int, str], None],
 ) -> dict[str, int]:
     from flows.simulation import simulate_days
@@ -144,6 +158,11 @@ def _record_day(s: Session, day: date, planned: list[Planned]) -> None:
     received = start_of_day(day) + timedelta(hours=9)
     for item in planned:
         record_command(
-            s, item.kind, item.reference, day, PAYLOADS[item.kind].model_validate(item.payload),
-            now=received, actor=DEMO_ACTOR,
+            s,
+            item.kind,
+            item.reference,
+            day,
+            PAYLOADS[item.kind].model_validate(item.payload),
+            now=received,
+            actor=DEMO_ACTOR,
         )

@@ -148,9 +148,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _sort_key(name: str) -> tuple[str, str]:
     """Sort provider names alphabetically, umlauts with their base letter (Ä like A)."""
-    plain = "".join(
-        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
-    )
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     return (plain.casefold(), name)
 
 

@@ -241,15 +241,37 @@ class _Source:
         line = node.start_mark.line + 1 if node is not None else 1
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                node = next((v for k, v in node.value if k.value == part), None)
+                pair = next(((k, v) for k, v in node.value if k.value == part), None)
+                if pair is None:
+                    break
+                line, node = pair[0].start_mark.line + 1, pair[1]  # the key's line
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                node = node.value[part] if part < len(node.value) else None
+                if part >= len(node.value):
+                    break
+                node = node.value[part]
+                line = node.start_mark.line + 1
             else:
-                node = None
-            if node is None:
                 break
-            line = node.start_mark.line + 1
         return line
+
+    def duplicate_keys(self) -> list[str]:
+        """``file:line`` problems for keys given twice in one mapping (YAML keeps the last)."""
+        problems, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, yaml.MappingNode):
+                seen: set[Any] = set()
+                for key, value in node.value:
+                    if key.value in seen:
+                        problems.append(
+                            f"{self.path}:{key.start_mark.line + 1}: "
+                            f"Schlüssel {key.value!r} doppelt angegeben"
+                        )
+                    seen.add(key.value)
+                    stack.append(value)
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+        return sorted(problems)
 
     def where(self, *loc: Any) -> str:
         return f"{self.path}:{self.line(loc)}"
@@ -277,6 +299,9 @@ def load_registry(directory: Path | None = None) -> Registry:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1
             problems.append(f"{path}:{line}: kein gültiges YAML ({exc})")
+            continue
+        if duplicates := source.duplicate_keys():
+            problems += duplicates
             continue
         try:
             docs.append((source, _DOCUMENT.validate_python(data)))
@@ -325,13 +350,14 @@ def _assemble(docs: list[tuple[_Source, ProcessDef | StandardsDef | CatalogDef]]
             f"{source.where('services', key, *loc)}: {msg}"
             for loc, msg in _check_standard(key, service, process, std.services)
         ]
-        catalog = catalogs.get(key)
-        services[key] = ServiceConfig(key, service, process, std.land, catalog[1] if catalog else None)
+        found = catalogs.get(key)
+        services[key] = ServiceConfig(key, service, process, std.land, found[1] if found else None)
     for key, (cat_source, catalog) in catalogs.items():
         if key not in std.services:
             problems.append(f"{cat_source.where('services', key)}: Leistungsart {key!r} unbekannt")
         problems += [
-            f"{cat_source.where('services', key, *loc)}: {msg}" for loc, msg in _check_catalog(catalog)
+            f"{cat_source.where('services', key, *loc)}: {msg}"
+            for loc, msg in _check_catalog(catalog)
         ]
     if problems:
         raise ProcessDefinitionError(problems)
@@ -344,9 +370,9 @@ Problem = tuple[tuple[Any, ...], str]
 def _check_process(p: ProcessDef) -> list[Problem]:
     out: list[Problem] = []
     states, deadlines = set(p.states), set(p.deadlines)
-    for name in (p.initial, p.staged):
+    for key, name in (("initial", p.initial), ("staged", p.staged)):
         if name is not None and name not in states:
-            out.append((("initial",), f"Zustand {name!r} ist nicht unter 'states' definiert"))
+            out.append(((key,), f"Zustand {name!r} ist nicht unter 'states' definiert"))
     out += [
         (("initial_deadlines",), f"Frist {d!r} ist nicht unter 'deadlines' definiert")
         for d in p.initial_deadlines
@@ -359,7 +385,9 @@ def _check_process(p: ProcessDef) -> list[Problem]:
             if s not in states:
                 out.append((("transitions", i), f"{t.event}: Zustand {s!r} nicht definiert"))
             elif s in t.from_ and p.states[s].final:
-                out.append((("transitions", i), f"{t.event}: Endzustand {s!r} hat keine Ereignisse"))
+                out.append(
+                    (("transitions", i), f"{t.event}: Endzustand {s!r} hat keine Ereignisse")
+                )
         for s in t.from_:
             if (s, t.event) in seen:
                 out.append((("transitions", i), f"{t.event}: doppelt im Zustand {s!r}"))
@@ -394,7 +422,10 @@ def _check_standard(
         (("periods",), f"Frist {n!r} fehlt (für 'individuell' null eintragen)")
         for n in sorted(needed - set(s.periods))
     ]
-    out += [(("periods", n), f"Frist {n!r} wird vom Prozess nicht verwendet") for n in sorted(set(s.periods) - needed)]
+    out += [
+        (("periods", n), f"Frist {n!r} wird vom Prozess nicht verwendet")
+        for n in sorted(set(s.periods) - needed)
+    ]
     for name, period in s.periods.items():
         if period is None:
             continue

@@ -120,6 +120,7 @@ class Decision:
     notify: tuple[Notify, ...] = ()
     escalate: tuple[Escalate, ...] = ()
     skipped: str | None = None
+    effective_on: date | None = None  # for timer-driven transitions: the day it took effect
 
     @property
     def changed(self) -> bool:
@@ -143,7 +144,11 @@ def allowed_events(service: ServiceConfig, state: str) -> list[str]:
 
 
 def start(
-    service: ServiceConfig, referral_id: int, started_on: date, *, staged: bool = False,
+    service: ServiceConfig,
+    referral_id: int,
+    started_on: date,
+    *,
+    staged: bool = False,
     closures: Collection[date] = (),
 ) -> Decision:
     """The first decision of a new referral (Bedarfsfeststellung, Gutschein, Fristen).
@@ -281,7 +286,10 @@ def _on_deadline(
         return replace(noop, event="overdue", title="Frist überschritten", notify=(overdue,))
     if step.action == "escalate":
         escalation = Escalate(
-            timer.deadline_id, timer.kind, definition.title, timer.due_on,
+            timer.deadline_id,
+            timer.kind,
+            definition.title,
+            timer.due_on,
             (today - timer.due_on).days,
         )
         return replace(
@@ -296,7 +304,9 @@ def _on_deadline(
         transition = _transition(service, case.state, step.event)
     except InvalidTransition:
         return replace(noop, skipped=f"{step.event} im Zustand {case.state} nicht zulässig")
-    return _apply(case, transition, timer.due_on + timedelta(days=1), service, closures)
+    effective = timer.due_on + timedelta(days=1)
+    decision = _apply(case, transition, effective, service, closures)
+    return replace(decision, effective_on=effective)
 
 
 __all__ = [

@@ -31,6 +31,7 @@ from models.tables import (
     Referral,
 )
 from tasks.repository import (
+    RELEASES_STAGED,
     Actor,
     NotFound,
     audit,
@@ -44,9 +45,6 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "start_referral": StartReferral,
     "event": ReferralEvent,
 }
-#: States in which a referral no longer blocks a later-staged one (seed 002 §4.2:
-#: "danach bzw. bei laufender Therapie Schuldnerberatung").
-RELEASES_STAGED = frozenset({"in_counselling", "closed"})
 
 
 class CommandRejected(ValueError):
@@ -82,9 +80,14 @@ def record_command(
         if existing is not None:
             return existing
     command = Command(
-        kind=kind, reference=reference, occurred_on=occurred_on,
+        kind=kind,
+        reference=reference,
+        occurred_on=occurred_on,
         payload=payload.model_dump(mode="json", exclude_none=True),
-        idempotency_key=idempotency_key, actor=actor.name, role=actor.role, received_at=now,
+        idempotency_key=idempotency_key,
+        actor=actor.name,
+        role=actor.role,
+        received_at=now,
     )
     session.add(command)
     session.flush()
@@ -113,11 +116,24 @@ def apply_commands(
             try:
                 with session.begin_nested():
                     referral_ids = apply_command(session, command, registry, settings, now)
-            except (CommandRejected, InvalidTransition, NotFound, ValidationError,
-                    UnknownServiceType, IncompleteFacts) as exc:
+            except (
+                CommandRejected,
+                InvalidTransition,
+                NotFound,
+                ValidationError,
+                UnknownServiceType,
+                IncompleteFacts,
+            ) as exc:
                 command.status, command.error = CommandStatus.rejected, _message(exc)
-                audit(session, now, Actor(command.actor, command.role), "command_rejected",
-                      command.referral_id, command_id=command.id, kind=command.kind)
+                audit(
+                    session,
+                    now,
+                    Actor(command.actor, command.role),
+                    "command_rejected",
+                    command.referral_id,
+                    command_id=command.id,
+                    kind=command.kind,
+                )
                 result.rejected += 1
             else:
                 command.status = CommandStatus.applied
@@ -147,33 +163,65 @@ def apply_command(
         _apply_intake(session, payload, command, now, actor)
         return []
     if isinstance(payload, StartReferral):
-        referral = _start_referral(session, payload, command, registry, settings, now, actor)
+        referral = _start_referral(session, payload, command, registry, now)
+        assert referral.id is not None
+        decision = start(
+            registry.service(referral.service_type),
+            referral.id,
+            command.occurred_on,
+            staged=referral.staged_after_id is not None,
+        )
     else:
         assert isinstance(payload, ReferralEvent)
-        referral = _apply_event(session, payload, command, registry, settings, now, actor)
-    assert referral.id is not None
+        referral = _prepare_event(session, command)
+        on = command.occurred_on
+        decision = decide(
+            case_view(session, referral, on),
+            Event(payload.event, on),
+            on,
+            registry.service(referral.service_type),
+        )
+        _record_event_data(session, referral, payload, on)
     command.referral_id = referral.id
-    changed = [referral.id]
-    if referral.state in RELEASES_STAGED:
-        changed += _release_staged(session, referral, command.occurred_on, registry, settings, now)
-    return changed
+    return save_decision(
+        session,
+        referral,
+        decision,
+        on=command.occurred_on,
+        now=now,
+        registry=registry,
+        settings=settings,
+        actor=actor,
+    )
 
 
 def _apply_intake(
     session: Session, payload: Intake, command: Command, now: datetime, actor: Actor
 ) -> None:
     facts = payload.facts
-    decision = route(IntakeFacts(**facts.model_dump()))  # type: ignore[arg-type]
+    decision = route(IntakeFacts(**facts.model_dump()))
     customer = _customer(session, payload.customer_number, payload.site, _age_group(facts.age))
     assert customer.id is not None
     session.add(
         IntakeDecision(
-            customer_id=customer.id, decided_at=now, team=decision.team.value,
-            rule=decision.rule, reason=decision.reason, facts=facts.model_dump(mode="json"),
+            customer_id=customer.id,
+            decided_at=now,
+            team=decision.team.value,
+            rule=decision.rule,
+            reason=decision.reason,
+            facts=facts.model_dump(mode="json"),
         )
     )
-    audit(session, now, actor, "intake_routed", None, customer_id=customer.id,
-          team=decision.team.value, rule=decision.rule)
+    audit(
+        session,
+        now,
+        actor,
+        "intake_routed",
+        None,
+        customer_id=customer.id,
+        team=decision.team.value,
+        rule=decision.rule,
+    )
 
 
 def _age_group(age: int) -> str:
@@ -203,13 +251,7 @@ def _provider(session: Session, code: str, service_type: str, site: str) -> Prov
 
 
 def _start_referral(
-    session: Session,
-    payload: StartReferral,
-    command: Command,
-    registry: Registry,
-    settings: Settings,
-    now: datetime,
-    actor: Actor,
+    session: Session, payload: StartReferral, command: Command, registry: Registry, now: datetime
 ) -> Referral:
     service = registry.service(payload.service_type)
     if session.exec(select(Referral.id).where(Referral.reference == command.reference)).first():
@@ -231,20 +273,24 @@ def _start_referral(
         session.add(contact)
     blocking = _blocking_referral(session, customer.id, service.standard.staged_after)
     referral = Referral(
-        reference=command.reference, customer_id=customer.id,
-        service_type=payload.service_type, provider_id=provider.id, site=payload.site,
-        caseworker_email=payload.caseworker_email, state="new", state_since=command.occurred_on,
+        reference=command.reference,
+        customer_id=customer.id,
+        service_type=payload.service_type,
+        provider_id=provider.id,
+        site=payload.site,
+        caseworker_email=payload.caseworker_email,
+        state="new",
+        state_since=command.occurred_on,
         staged_after_id=blocking.id if blocking else None,
-        started_on=command.occurred_on, created_at=now, updated_at=now,
+        started_on=command.occurred_on,
+        created_at=now,
+        updated_at=now,
     )
     session.add(referral)
     session.flush()
     assert referral.id is not None
     if payload.consent is not None:
         session.add(Consent(referral_id=referral.id, **payload.consent.model_dump()))
-    decision = start(service, referral.id, command.occurred_on, staged=blocking is not None)
-    save_decision(session, referral, decision, on=command.occurred_on, now=now,
-                  service=service, settings=settings, actor=actor)
     return referral
 
 
@@ -260,27 +306,13 @@ def _blocking_referral(session: Session, customer_id: int, before: list[str]) ->
     ).first()
 
 
-def _apply_event(
-    session: Session,
-    payload: ReferralEvent,
-    command: Command,
-    registry: Registry,
-    settings: Settings,
-    now: datetime,
-    actor: Actor,
-) -> Referral:
+def _prepare_event(session: Session, command: Command) -> Referral:
     referral = referral_by_reference(session, command.reference)
-    service = registry.service(referral.service_type)
-    on = command.occurred_on
-    if on < referral.started_on:
+    if command.occurred_on < referral.started_on:
         raise CommandRejected(
-            f"Ereignisdatum {on:%d.%m.%Y} liegt vor Beginn der Zuweisung "
+            f"Ereignisdatum {command.occurred_on:%d.%m.%Y} liegt vor Beginn der Zuweisung "
             f"({referral.started_on:%d.%m.%Y})"
         )
-    decision = decide(case_view(session, referral, on), Event(payload.event, on), on, service)
-    _record_event_data(session, referral, payload, on)
-    save_decision(session, referral, decision, on=on, now=now, service=service,
-                  settings=settings, actor=actor)
     return referral
 
 
@@ -311,32 +343,19 @@ def _record_event_data(
             referral.need_group = feedback.need_group
         session.add(
             Feedback(
-                referral_id=referral.id, kind=payload.event, received_on=on,
-                **feedback.model_dump(mode="json", include={
-                    "appointment_kept", "counselling_ongoing", "ended", "need_group",
-                    "modules", "content",
-                }),
+                referral_id=referral.id,
+                kind=payload.event,
+                received_on=on,
+                **feedback.model_dump(
+                    mode="json",
+                    include={
+                        "appointment_kept",
+                        "counselling_ongoing",
+                        "ended",
+                        "need_group",
+                        "modules",
+                        "content",
+                    },
+                ),
             )
         )
-
-
-def _release_staged(
-    session: Session,
-    referral: Referral,
-    on: date,
-    registry: Registry,
-    settings: Settings,
-    now: datetime,
-) -> list[int]:
-    released = []
-    waiting = session.exec(select(Referral).where(Referral.staged_after_id == referral.id))
-    for other in waiting:
-        service = registry.service(other.service_type)
-        if other.state != service.process.staged:
-            continue
-        decision = decide(case_view(session, other, on), Event("prerequisite_met", on), on, service)
-        save_decision(session, other, decision, on=on, now=now, service=service,
-                      settings=settings)
-        assert other.id is not None
-        released.append(other.id)
-    return released

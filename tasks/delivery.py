@@ -46,19 +46,43 @@ def deliver_notifications(
     batch: int = 200,
 ) -> Delivered:
     """Send every pending or failed notification (oldest first) through `notifier`."""
-    result = Delivered()
+    result, after = Delivered(), 0
+    while after := _deliver_batch(session_factory, notifier, settings, now, batch, after, result):
+        pass
+    return result
+
+
+def _deliver_batch(
+    session_factory: SessionFactory,
+    notifier: Notifier,
+    settings: Settings,
+    now: datetime,
+    batch: int,
+    after: int,
+    result: Delivered,
+) -> int:
+    """Send one batch of rows with id > `after`; returns the last id when the batch was
+    full (more may follow), else 0. So each row is tried at most once per run."""
     with session_factory() as session:
         rows = session.exec(
             select(Notification)
-            .where(col(Notification.status).in_([NotificationStatus.pending,
-                                                 NotificationStatus.failed]))
+            .where(
+                col(Notification.status).in_(
+                    [NotificationStatus.pending, NotificationStatus.failed]
+                ),
+                col(Notification.id) > after,
+            )
             .order_by(col(Notification.id))
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
-            message = render(row.template, key=row.key, to=row.recipient,
-                             context=_template_context(row.context, settings))
+            message = render(
+                row.template,
+                key=row.key,
+                to=row.recipient,
+                context=_template_context(row.context, settings),
+            )
             delivery = notifier.send(message)
             row.attempts += 1
             if delivery.ok:
@@ -69,10 +93,16 @@ def deliver_notifications(
             if row.attempts >= settings.notification_max_attempts:
                 row.status = NotificationStatus.given_up
                 result.given_up += 1
-                audit(session, now, SYSTEM, "notification_given_up", row.referral_id,
-                      notification_id=row.id, attempts=row.attempts)
+                audit(
+                    session,
+                    now,
+                    SYSTEM,
+                    "notification_given_up",
+                    row.referral_id,
+                    notification_id=row.id,
+                    attempts=row.attempts,
+                )
             else:
                 row.status = NotificationStatus.failed
                 result.failed += 1
-    return result
-
+        return rows[-1].id or 0 if len(rows) == batch else 0

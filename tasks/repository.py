@@ -14,9 +14,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models.clock import start_of_day
-from models.process import ServiceConfig
+from models.process import Registry, ServiceConfig
 from models.settings import Settings
-from models.statemachine import CaseView, Decision, Notify, OpenDeadline
+from models.statemachine import CaseView, Decision, Event, Notify, OpenDeadline, decide
 from models.tables import (
     AuditEvent,
     Consent,
@@ -31,6 +31,10 @@ from models.tables import (
     Voucher,
     VoucherStatus,
 )
+
+#: States in which a referral no longer blocks a later-staged one (seed 002 §4.2:
+#: "danach bzw. bei laufender Therapie Schuldnerberatung").
+RELEASES_STAGED = frozenset({"in_counselling", "closed"})
 
 
 class NotFound(LookupError):
@@ -68,11 +72,12 @@ def open_deadlines(session: Session, referral_id: int) -> list[Deadline]:
 
 def consent_valid(session: Session, referral_id: int, on: date) -> bool:
     """Whether a Schweigepflichtentbindung is in force on `on` (seed 003; § 67b SGB X)."""
-    for consent in session.exec(select(Consent).where(Consent.referral_id == referral_id)):
-        if consent.granted_on <= on and (consent.withdrawn_on is None or consent.withdrawn_on > on):
-            if consent.expires_on is None or consent.expires_on >= on:
-                return True
-    return False
+    return any(
+        c.granted_on <= on
+        and (c.withdrawn_on is None or c.withdrawn_on > on)
+        and (c.expires_on is None or c.expires_on >= on)
+        for c in session.exec(select(Consent).where(Consent.referral_id == referral_id))
+    )
 
 
 def case_view(session: Session, referral: Referral, today: date) -> CaseView:
@@ -94,9 +99,7 @@ def case_view(session: Session, referral: Referral, today: date) -> CaseView:
 
 def active_voucher(session: Session, referral_id: int) -> Voucher | None:
     return session.exec(
-        select(Voucher)
-        .where(Voucher.referral_id == referral_id)
-        .order_by(col(Voucher.id).desc())
+        select(Voucher).where(Voucher.referral_id == referral_id).order_by(col(Voucher.id).desc())
     ).first()
 
 
@@ -111,8 +114,12 @@ def audit(
     """Append one entry to the audit trail (IDs and codes only, never content)."""
     session.add(
         AuditEvent(
-            at=now, actor=actor.name, role=actor.role, action=action,
-            referral_id=referral_id, detail=detail,
+            at=now,
+            actor=actor.name,
+            role=actor.role,
+            action=action,
+            referral_id=referral_id,
+            detail=detail,
         )
     )
 
@@ -124,19 +131,22 @@ def save_decision(
     *,
     on: date,
     now: datetime,
-    service: ServiceConfig,
+    registry: Registry,
     settings: Settings,
     actor: Actor = SYSTEM,
-) -> None:
+) -> list[int]:
     """Write `decision` for `referral`: state, voucher, deadlines and their timers,
-    escalations, notifications (pending, sent later) and one audit entry.
+    escalations, notifications (pending, sent later) and one audit entry. When the
+    referral starts counselling or closes, referrals staged after it are released
+    (seed 002 §4.2, Sucht vor Schulden).
 
     `on` is the local date the decision takes effect (the event's date); `now` the
-    moment of writing (aware). Does not commit.
+    moment of writing (aware). Returns the ids of the referrals changed. Does not commit.
     """
     if not decision.changed:
-        return
+        return []
     assert referral.id is not None
+    service = registry.service(referral.service_type)
     before = referral.state
     if decision.state != before:
         referral.state, referral.state_since = decision.state, on
@@ -154,8 +164,12 @@ def save_decision(
         if new.kind in deadlines and deadlines[new.kind].state == DeadlineState.open:
             deadlines[new.kind].state = DeadlineState.cancelled
         deadline = Deadline(
-            referral_id=referral.id, kind=new.kind, title=new.title, period=new.period,
-            started_on=new.started_on, due_on=new.due_on,
+            referral_id=referral.id,
+            kind=new.kind,
+            title=new.title,
+            period=new.period,
+            started_on=new.started_on,
+            due_on=new.due_on,
         )
         session.add(deadline)
         session.flush()
@@ -163,8 +177,11 @@ def save_decision(
         for timer in new.timers:
             session.add(
                 Timer(
-                    deadline_id=deadline.id, referral_id=referral.id, step=timer.step,
-                    action=timer.action, fire_at=start_of_day(timer.fire_on),
+                    deadline_id=deadline.id,
+                    referral_id=referral.id,
+                    step=timer.step,
+                    action=timer.action,
+                    fire_at=start_of_day(timer.fire_on),
                 )
             )
     for escalation in decision.escalate:
@@ -174,7 +191,8 @@ def save_decision(
         if exists is None:
             session.add(
                 Escalation(
-                    referral_id=referral.id, deadline_id=escalation.deadline_id,
+                    referral_id=referral.id,
+                    deadline_id=escalation.deadline_id,
                     reason=f"{escalation.title} seit {escalation.days_overdue} Tagen überfällig "
                     f"(fällig am {escalation.due_on:%d.%m.%Y})",
                     created_at=now,
@@ -183,9 +201,39 @@ def save_decision(
     for notify in decision.notify:
         _queue_notification(session, referral, notify, on, now, service, settings)
     audit(
-        session, now, actor, decision.event or "", referral.id,
-        state_from=before, state_to=decision.state, on=on.isoformat(),
+        session,
+        now,
+        actor,
+        decision.event or "",
+        referral.id,
+        state_from=before,
+        state_to=decision.state,
+        on=on.isoformat(),
     )
+    changed = [referral.id]
+    if decision.state in RELEASES_STAGED and before not in RELEASES_STAGED:
+        changed += _release_staged(session, referral, on, now, registry, settings)
+    return changed
+
+
+def _release_staged(
+    session: Session,
+    referral: Referral,
+    on: date,
+    now: datetime,
+    registry: Registry,
+    settings: Settings,
+) -> list[int]:
+    released = []
+    for other in session.exec(select(Referral).where(Referral.staged_after_id == referral.id)):
+        service = registry.service(other.service_type)
+        if other.state != service.process.staged:
+            continue
+        decision = decide(case_view(session, other, on), Event("prerequisite_met", on), on, service)
+        released += save_decision(
+            session, other, decision, on=on, now=now, registry=registry, settings=settings
+        )
+    return released
 
 
 def _apply_voucher(session: Session, referral: Referral, action: str | None, on: date) -> None:
@@ -196,11 +244,15 @@ def _apply_voucher(session: Session, referral: Referral, action: str | None, on:
     if action == "issue":
         if current is not None and current.status == VoucherStatus.issued:
             current.status, current.closed_on = VoucherStatus.returned_invalid, on
-        count = len(session.exec(select(Voucher.id).where(Voucher.referral_id == referral.id)).all())
+        count = len(
+            session.exec(select(Voucher.id).where(Voucher.referral_id == referral.id)).all()
+        )
         session.add(
             Voucher(
                 number=f"GS-{referral.started_on:%Y}-{referral.id:06d}-{count + 1}",
-                referral_id=referral.id, provider_id=referral.provider_id, issued_on=on,
+                referral_id=referral.id,
+                provider_id=referral.provider_id,
+                issued_on=on,
             )
         )
         return
@@ -254,8 +306,12 @@ def _queue_notification(
     }
     session.add(
         Notification(
-            key=notify.key, referral_id=referral.id, template=notify.template,
-            recipient_role=notify.recipient, recipient=recipient, context=context,
+            key=notify.key,
+            referral_id=referral.id,
+            template=notify.template,
+            recipient_role=notify.recipient,
+            recipient=recipient,
+            context=context,
             created_at=now,
         )
     )

@@ -21,10 +21,11 @@ from tasks.commands import Applied, apply_commands, pending_commands
 from tasks.delivery import Delivered, deliver_notifications
 from tasks.sweep import Swept, fire_due_timers
 
-_io = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+#: I/O steps are idempotent, so a passing database or network fault is retried.
+RETRIES = 2
 
 
-@_io(name="Befehle anwenden")
+@task(name="Befehle anwenden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
 def apply_pending(
     settings: Settings, now: datetime, up_to: date | None = None, ids: list[int] | None = None
 ) -> Applied:
@@ -42,17 +43,21 @@ def apply_pending(
     return result
 
 
-@_io(name="Fällige Timer auslösen")
+@task(name="Fällige Timer auslösen", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
 def fire_timers(settings: Settings, now: datetime) -> Swept:
     """Fire every due timer once (deadline sweep)."""
     result = fire_due_timers(
-        partial(session, settings.database_url), load_registry(settings.process_dir),
-        settings, now,
+        partial(session, settings.database_url),
+        load_registry(settings.process_dir),
+        settings,
+        now,
     )
     if result.fired:
         get_run_logger().info(
             "Timer ausgelöst: %d (wirksam %d, übersprungen %d)",
-            result.fired, result.acted, result.skipped,
+            result.fired,
+            result.acted,
+            result.skipped,
         )
     return result
 
@@ -64,19 +69,22 @@ def notifier_for(settings: Settings) -> Notifier | None:
     return AppriseNotifier(settings.smtp_url.get_secret_value(), settings.mail_from)
 
 
-@_io(name="Benachrichtigungen senden")
+@task(
+    name="Benachrichtigungen senden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1
+)
 def send_notifications(settings: Settings, now: datetime) -> Delivered:
     """Send pending and failed notifications; without SMTP they stay pending."""
     notifier = notifier_for(settings)
     if notifier is None:
         get_run_logger().warning("Kein SMTP-Server konfiguriert (KEL_SMTP_URL): nichts gesendet")
         return Delivered()
-    result = deliver_notifications(partial(session, settings.database_url), notifier,
-                                   settings, now)
+    result = deliver_notifications(partial(session, settings.database_url), notifier, settings, now)
     if result.sent or result.failed:
         get_run_logger().info(
             "Benachrichtigungen gesendet: %d, fehlgeschlagen: %d, aufgegeben: %d",
-            result.sent, result.failed, result.given_up,
+            result.sent,
+            result.failed,
+            result.given_up,
         )
     return result
 

@@ -65,21 +65,28 @@ def fire_due_timers(
                 deadline = session.get(Deadline, timer.deadline_id)
                 referral = session.get(Referral, timer.referral_id)
                 assert deadline is not None and referral is not None
-                service = registry.service(referral.service_type)
                 decision = decide(
                     case_view(session, referral, today),
                     DeadlineReached(timer.deadline_id, deadline.kind, deadline.due_on, timer.step),
                     today,
-                    service,
+                    registry.service(referral.service_type),
                 )
-                save_decision(session, referral, decision, on=today, now=now,
-                              service=service, settings=settings)
+                result.referral_ids.update(
+                    save_decision(
+                        session,
+                        referral,
+                        decision,
+                        on=decision.effective_on or today,
+                        now=now,
+                        registry=registry,
+                        settings=settings,
+                    )
+                )
                 timer.fired_at = now
                 timer.result = decision.event or f"übersprungen: {decision.skipped}"
                 result.fired += 1
                 if decision.changed:
                     result.acted += 1
-                    result.referral_ids.add(timer.referral_id)
                 else:
                     result.skipped += 1
         if len(timers) < batch:

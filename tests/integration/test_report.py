@@ -61,7 +61,11 @@ def escalation(eid: int, rid: int, state: str) -> list[Any]:
     return [
         deadline,
         Escalation(
-            referral_id=rid, deadline_id=eid, reason="Frist überschritten", created_at=NOW, state=state
+            referral_id=rid,
+            deadline_id=eid,
+            reason="Frist überschritten",
+            created_at=NOW,
+            state=state,
         ),
     ]
 
