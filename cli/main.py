@@ -75,10 +75,10 @@ def demo(
         TimeElapsedColumn(),
         console=console,
     ) as bar:
-        task = bar.add_task("Wochen", total=None)
+        task = bar.add_task("Prefect-Server startet", total=None)
 
         def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"Woche {label}")
+            bar.update(task, completed=done, total=total, description=f"Simuliert: {label}")
 
         result = run_demo(out, months=months, scale=scale, seed=seed, progress=progress)
     _print_summary(result)
@@ -99,7 +99,7 @@ def _print_summary(result: object) -> None:
         ("davon Beratung noch nicht eingeleitet", total.vouchers_not_started),
         ("davon als ungültig zurückgegeben", total.vouchers_returned_invalid),
         ("Kunden in Beratung (Stichtag)", total.customers_in_counselling),
-        ("Anteil U25", f"{total.share_u25:.1%}"),
+        ("Anteil U25", f"{total.share_u25 * 100:.1f} %".replace(".", ",")),
         ("Tage bis Erstgespräch (Median)", _fmt(total.first_appointment_days_median)),
         ("Tage bis Erstgespräch (90. Perzentil)", _fmt(total.first_appointment_days_p90)),
         ("Eskalationen", result.escalations),

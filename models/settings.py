@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     mail_from: str = "kel-flow@jobcenter.example"
     coordinator_email: str = "koordination-16a@jobcenter.example"
     app_url: str = ""
+    mail_connections: int = Field(
+        default=2, ge=1, le=16, description="E-mails sent in parallel (SMTP connections)."
+    )
     notification_max_attempts: int = Field(
         default=10, ge=1, description="Deliveries tried per notification before giving up."
     )

@@ -8,6 +8,7 @@ stays ``failed`` and is tried again by the next sweep, up to
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -76,14 +77,18 @@ def _deliver_batch(
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
-        for row in rows:
-            message = render(
+        messages = [
+            render(
                 row.template,
                 key=row.key,
                 to=row.recipient,
                 context=_template_context(row.context, settings),
             )
-            delivery = notifier.send(message)
+            for row in rows
+        ]
+        with ThreadPoolExecutor(settings.mail_connections) as pool:
+            deliveries = list(pool.map(notifier.send, messages))
+        for row, delivery in zip(rows, deliveries, strict=True):
             row.attempts += 1
             if delivery.ok:
                 row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None
