@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Datenbank (Alembic-Migrationen).")
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Benutzerkonten der API und des Dashboards.")
+app.add_typer(user_app, name="user")
 console = Console()
 
 
@@ -28,6 +30,67 @@ def db_upgrade() -> None:
 
     migrate(Settings().database_url)
     console.print("Datenbank ist auf dem neuesten Stand.")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Anmeldename")],
+    role: Annotated[str, typer.Option(help="caseworker, provider, coordinator oder admin")],
+    site: Annotated[str | None, typer.Option(help="Standort (für IFK)")] = None,
+    provider: Annotated[str | None, typer.Option(help="Träger-Kürzel (für Träger)")] = None,
+    email: Annotated[str | None, typer.Option(help="E-Mail-Adresse")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Passwort von der Standardeingabe lesen")
+    ] = False,
+) -> None:
+    """Benutzerkonto anlegen (das Passwort wird nie angezeigt oder protokolliert)."""
+    import sys
+
+    from sqlmodel import select
+
+    from api.security import hash_password
+    from models.clock import SystemClock
+    from models.db import migrate, session
+    from models.settings import Settings
+    from models.tables import Provider, Role, User
+
+    if role not in Role.__members__:
+        raise typer.BadParameter(f"unbekannte Rolle {role!r}", param_hint="--role")
+    if role == Role.caseworker and not site:
+        raise typer.BadParameter("IFK brauchen einen Standort", param_hint="--site")
+    if role == Role.provider and not provider:
+        raise typer.BadParameter("Träger-Konten brauchen --provider", param_hint="--provider")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Passwort", hide_input=True, confirmation_prompt=True)
+    if len(password) < 12:
+        raise typer.BadParameter("Das Passwort braucht mindestens 12 Zeichen.")
+    settings = Settings()
+    migrate(settings.database_url)
+    with session(settings.database_url) as s:
+        if s.exec(select(User).where(User.username == username)).first():
+            console.print(f"[red]Benutzer {username!r} gibt es bereits.[/red]")
+            raise typer.Exit(1)
+        provider_id = None
+        if provider:
+            found = s.exec(select(Provider).where(Provider.code == provider)).first()
+            if found is None:
+                console.print(f"[red]Unbekannter Träger {provider!r}.[/red]")
+                raise typer.Exit(1)
+            provider_id = found.id
+        s.add(
+            User(
+                username=username,
+                role=role,
+                site=site,
+                provider_id=provider_id,
+                email=email,
+                password_hash=hash_password(password),
+                created_at=SystemClock().now(),
+            )
+        )
+    console.print(f"Benutzer {username!r} ({role}) angelegt.")
 
 
 @app.command("check-config")

@@ -97,6 +97,7 @@ class TransitionDef(_Strict):
     complete: list[str] = []
     cancel: list[str] | Literal["all"] = []
     notify: list[Literal["caseworker"]] = []
+    by: list[Literal["caseworker", "provider"]] = []
 
 
 class ProcessDef(_Strict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,34 @@ class Settings(BaseSettings):
     mail_connections: int = Field(
         default=2, ge=1, le=16, description="E-mails sent in parallel (SMTP connections)."
     )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs API tokens (>= 32 characters); None: a random key per "
+        "process, so tokens end with a restart.",
+    )
+    token_minutes: int = Field(default=480, ge=5, le=1440, description="Token lifetime.")
+    retention_years: int = Field(
+        default=5,
+        ge=1,
+        description="Years after closure until a case is anonymised "
+        "(seed 001 §5.2.3: Aufbewahrung 5 Jahre).",
+    )
     notification_max_attempts: int = Field(
         default=10, ge=1, description="Deliveries tried per notification before giving up."
     )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _no_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 32 or secret.lower() in PLACEHOLDERS:
+            raise ValueError(
+                "KEL_JWT_SECRET ist ein Platzhalter oder kürzer als 32 Zeichen; "
+                "bitte einen zufälligen Schlüssel setzen (z. B. `openssl rand -hex 32`)."
+            )
+        return value
+
+
+PLACEHOLDERS = frozenset({"changethis", "secret", "changeme", "password"})

@@ -280,3 +280,40 @@ class AuditEvent(SQLModel, table=True):
     action: str
     referral_id: int | None = Field(default=None, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Role(StrEnum):
+    """Roles of the API and dashboard users."""
+
+    caseworker = "caseworker"  # Integrationsfachkraft: cases of their site
+    provider = "provider"  # Träger: cases assigned to it
+    coordinator = "coordinator"  # Koordinator/in § 16a: all cases of the Kommune
+    admin = "admin"
+
+
+class User(SQLModel, table=True):
+    """An account; `password_hash` is an Argon2 hash (pwdlib), never the password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True)
+    role: str
+    site: str | None = None  # caseworker
+    provider_id: int | None = Field(default=None, foreign_key="provider.id")  # provider
+    email: str | None = None
+    password_hash: str
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a write with an ``Idempotency-Key``, replayed on repeats."""
+
+    __table_args__ = (UniqueConstraint("username", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str
+    key: str
+    fingerprint: str  # method, path and body hash of the first request
+    status_code: int | None = None  # None while the first request is in progress
+    body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _utc(nullable=False)

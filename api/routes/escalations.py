@@ -1,0 +1,93 @@
+"""Eskalationen an die Koordination § 16a: auflisten, quittieren, zuweisen, erledigen."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import col, select
+
+from api.access import visible
+from api.deps import CurrentUser, NowDep, SessionDep, require
+from api.errors import Problem
+from api.idempotency import IdempotencyDep, idempotent
+from api.schemas import EscalationOut, EscalationUpdate
+from api.views import escalation_out
+from models.tables import Escalation, EscalationState, Referral, Role
+from tasks.repository import Actor, NotFound, audit
+
+router = APIRouter(prefix="/escalations", tags=["Eskalationen"])
+Action = Literal["acknowledge", "resolve", "assign"]
+
+
+@router.get("", response_model=list[EscalationOut], summary="Eskalationen auflisten")
+def list_escalations(
+    user: CurrentUser,
+    session: SessionDep,
+    state: Annotated[str | None, Query(description="open, acknowledged, resolved")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EscalationOut]:
+    """Eskalationen zu überschrittenen Fristen (Mindeststandards seed 002 §4.2), neueste
+    zuerst; sichtbar wie die zugehörigen Zuweisungen."""
+    query = (
+        select(Escalation, Referral.reference)
+        .join(Referral, col(Referral.id) == Escalation.referral_id)
+        .where(visible(user))
+    )
+    if state:
+        query = query.where(Escalation.state == state)
+    rows = session.exec(query.order_by(col(Escalation.id).desc()).limit(limit)).all()
+    return [escalation_out(e, reference) for e, reference in rows]
+
+
+@router.post(
+    "/{escalation_id}/{action}",
+    response_model=EscalationOut,
+    summary="Eskalation quittieren, zuweisen oder erledigen",
+    dependencies=[require(Role.coordinator, Role.admin)],
+)
+def act_on_escalation(
+    escalation_id: int,
+    action: Action,
+    user: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
+    idem: IdempotencyDep,
+    body: EscalationUpdate | None = None,
+) -> JSONResponse:
+    """`acknowledge`: quittieren; `assign`: einer Person zuweisen (`assigned_to`);
+    `resolve`: erledigen. Nur Koordination § 16a und Administration."""
+    row = session.exec(
+        select(Escalation, Referral.reference)
+        .join(Referral, col(Referral.id) == Escalation.referral_id)
+        .where(visible(user), Escalation.id == escalation_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"Keine Eskalation {escalation_id}")
+    escalation, reference = row
+    if escalation.state == EscalationState.resolved:
+        raise Problem(409, "Die Eskalation ist bereits erledigt.", state=escalation.state)
+
+    def write() -> EscalationOut:
+        if action == "acknowledge":
+            escalation.state, escalation.acknowledged_at = EscalationState.acknowledged, now
+        elif action == "resolve":
+            escalation.state, escalation.resolved_at = EscalationState.resolved, now
+        else:
+            if body is None or not body.assigned_to:
+                raise Problem(422, "assigned_to fehlt.")
+            escalation.assigned_to = body.assigned_to
+        session.add(escalation)
+        audit(
+            session,
+            now,
+            Actor(user.username, user.role),
+            f"escalation_{action}",
+            escalation.referral_id,
+            escalation_id=escalation.id,
+        )
+        session.commit()
+        return escalation_out(escalation, reference)
+
+    return idempotent(session, user, idem, now, write, status_code=200)

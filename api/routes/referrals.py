@@ -1,0 +1,231 @@
+"""Zuweisungen: anlegen, suchen, lesen; Ereignisse; Schweigepflichtentbindung."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import col, func, select
+
+from api.access import check_may_report, check_may_start, referral_for, visible
+from api.deps import (
+    CurrentUser,
+    NowDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    TriggerDep,
+    require,
+)
+from api.errors import Problem
+from api.idempotency import IdempotencyDep, idempotent
+from api.schemas import (
+    Accepted,
+    ConsentIn,
+    ConsentOut,
+    EventIn,
+    ReferralIn,
+    ReferralOut,
+    ReferralSummary,
+)
+from api.service import Submission, submit
+from api.views import detail, provider_codes, summary
+from models.clock import local_date
+from models.commands import ReferralEvent, StartReferral
+from models.tables import Consent, Deadline, DeadlineState, Provider, Referral, Role
+from tasks.repository import Actor, audit
+
+router = APIRouter(prefix="/referrals", tags=["Zuweisungen"])
+
+
+@router.post(
+    "",
+    response_model=Accepted,
+    status_code=202,
+    summary="Zuweisung anlegen (Bedarfsfeststellung, Gutschein)",
+    responses={409: {"description": "Aktenzeichen vergeben"}, 422: {"description": "Ungültig"}},
+)
+def create_referral(
+    body: ReferralIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    trigger: TriggerDep,
+    now: NowDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Legt eine Zuweisung zu einer kommunalen Eingliederungsleistung an und gibt den
+    Gutschein an den Träger aus (Zuweisungsverfahren, seed 002 §4.3). Die Fristen der
+    Mindeststandards (seed 002 §4.2) laufen ab `occurred_on` (§ 26 SGB X). Sucht und
+    psychosoziale Betreuung verlangen eine Schweigepflichtentbindung (seed 003)."""
+    check_may_start(user, body.site)
+    registry.service(body.service_type)
+    reference = body.reference or f"Z-{local_date(now):%Y}-{secrets.token_hex(4).upper()}"
+    payload = StartReferral.model_validate(body.model_dump(exclude={"reference", "occurred_on"}))
+    if session.exec(select(Referral.id).where(Referral.reference == reference)).first():
+        raise Problem(409, f"Aktenzeichen {reference!r} ist bereits vergeben.")
+    submission = Submission(
+        "start_referral", reference, body.occurred_on or local_date(now), payload
+    )
+    return idempotent(
+        session,
+        user,
+        idem,
+        now,
+        lambda: submit(
+            session,
+            submission,
+            user=user,
+            now=now,
+            registry=registry,
+            settings=settings,
+            trigger=trigger,
+        ),
+    )
+
+
+@router.get("", response_model=list[ReferralSummary], summary="Zuweisungen suchen")
+def list_referrals(
+    user: CurrentUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
+    state: str | None = None,
+    service_type: str | None = None,
+    provider: Annotated[str | None, Query(description="Träger-Kürzel")] = None,
+    site: str | None = None,
+    overdue: Annotated[bool | None, Query(description="nur mit überfälliger Frist")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ReferralSummary]:
+    """Die Zuweisungen, die Sie sehen dürfen (Träger: eigene; IFK: eigener Standort;
+    Koordination: alle), gefiltert nach Zustand, Leistungsart, Träger, Standort und
+    überfälligen Fristen."""
+    today = local_date(now)
+    overdue_count = (
+        select(func.count(col(Deadline.id)))
+        .where(
+            Deadline.referral_id == Referral.id,
+            Deadline.state == DeadlineState.open,
+            Deadline.due_on < today,
+        )
+        .correlate(Referral)
+        .scalar_subquery()
+    )
+    query = select(Referral, overdue_count).where(visible(user))
+    if state:
+        query = query.where(Referral.state == state)
+    if service_type:
+        query = query.where(Referral.service_type == service_type)
+    if site:
+        query = query.where(Referral.site == site)
+    if provider:
+        query = query.join(Provider, col(Provider.id) == Referral.provider_id).where(
+            Provider.code == provider
+        )
+    if overdue is not None:
+        query = query.where(overdue_count > 0 if overdue else overdue_count == 0)
+    rows = session.exec(query.order_by(col(Referral.id)).offset(offset).limit(limit)).all()
+    codes = provider_codes(session)
+    return [summary(referral, registry, codes, count) for referral, count in rows]
+
+
+@router.get("/{reference}", response_model=ReferralOut, summary="Zuweisung lesen")
+def read_referral(
+    reference: str, user: CurrentUser, session: SessionDep, registry: RegistryDep, now: NowDep
+) -> ReferralOut:
+    """Eine Zuweisung mit Verlauf, Fristen, Eskalationen, Gutscheinen und Rückmeldungen.
+    Inhalte der Rückmeldungen nur mit gültiger Schweigepflichtentbindung (seed 003;
+    § 67b SGB X); jeder Lesezugriff auf Inhalte wird protokolliert."""
+    return detail(session, referral_for(session, user, reference), registry, user, now)
+
+
+@router.post(
+    "/{reference}/events",
+    response_model=Accepted,
+    status_code=202,
+    summary="Ereignis melden",
+    responses={409: {"description": "Im aktuellen Zustand nicht zulässig"}},
+)
+def report_event(
+    reference: str,
+    body: EventIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    trigger: TriggerDep,
+    now: NowDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Meldet ein Ereignis: Termin vereinbart/wahrgenommen/nicht wahrgenommen, Gutschein
+    ungültig zurückgegeben, Ablehnung durch den Träger, neuer Träger, Rückmeldung,
+    Zwischen-/Ergebnismeldung, Abschlussbericht, Widerruf der Schweigepflichtentbindung,
+    Abbruch, Rückzug, Abschluss. Ein im Zustand nicht zulässiges Ereignis wird mit 409
+    abgelehnt (Zustand und zulässige Ereignisse werden genannt)."""
+    referral = referral_for(session, user, reference)
+    check_may_report(user, registry.service(referral.service_type), body.event)
+    payload = ReferralEvent.model_validate(body.model_dump(exclude={"occurred_on"}))
+    on = body.occurred_on or local_date(now)
+    if on > local_date(now):
+        raise Problem(422, "Das Ereignisdatum liegt in der Zukunft.")
+    submission = Submission("event", reference, on, payload)
+    return idempotent(
+        session,
+        user,
+        idem,
+        now,
+        lambda: submit(
+            session,
+            submission,
+            user=user,
+            now=now,
+            registry=registry,
+            settings=settings,
+            trigger=trigger,
+        ),
+    )
+
+
+@router.post(
+    "/{reference}/consent",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Schweigepflichtentbindung erteilen",
+    dependencies=[require(Role.caseworker, Role.admin)],
+)
+def grant_consent(
+    reference: str,
+    body: ConsentIn,
+    user: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Hinterlegt eine schriftliche oder elektronische Schweigepflichtentbindung mit
+    Umfang und Ablaufdatum (seed 003; § 67b SGB X). Widerruf: Ereignis
+    `consent_withdrawn`."""
+    referral_id = referral_for(session, user, reference).id
+    assert referral_id is not None
+    if body.expires_on is not None and body.expires_on < body.granted_on:
+        raise Problem(422, "Das Ablaufdatum liegt vor der Erteilung.")
+
+    def write() -> ConsentOut:
+        consent = Consent(referral_id=referral_id, **body.model_dump())
+        session.add(consent)
+        audit(
+            session,
+            now,
+            Actor(user.username, user.role),
+            "consent_granted",
+            referral_id,
+            form=body.form,
+            scope=body.scope,
+        )
+        session.commit()
+        return ConsentOut(reference=reference, **body.model_dump())
+
+    return idempotent(session, user, idem, now, write, status_code=201)

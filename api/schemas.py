@@ -1,0 +1,220 @@
+"""Request and response bodies of the REST API (German descriptions in the OpenAPI doc)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.commands import ConsentGrant, FeedbackIn, Intake, StartReferral
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+OccurredOn = Annotated[
+    date | None,
+    Field(
+        description="Tag des Ereignisses (Europe/Berlin); Fristen laufen ab diesem Tag "
+        "(§ 26 SGB X). Fehlt er, gilt heute."
+    ),
+]
+
+
+class IntakeIn(Intake):
+    """Eingangszone: Routing-Fakten eines (Neu-)Kunden (seed 002 §4.4.1, Anlage 6)."""
+
+    occurred_on: OccurredOn = None
+
+
+class RoutingOut(BaseModel):
+    team: str = Field(description="JO, AV, SFM, SFM_AE, FM_SELB, TEAM_611 oder U25")
+    team_title: str
+    rule: str = Field(description="Die Regel, die gegriffen hat, z. B. 1.2c")
+    reason: str
+    source: str
+    command_id: int
+
+
+class ReferralIn(StartReferral):
+    """Bedarfsfeststellung und Gutschein an einen Träger (seed 002 §4.3)."""
+
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9._\-/]+$",
+        description="Aktenzeichen des Fachverfahrens; fehlt es, vergibt kel-flow eines.",
+    )
+    occurred_on: OccurredOn = None
+
+
+class _Event(_In):
+    occurred_on: OccurredOn = None
+
+
+class AppointmentBooked(_Event):
+    """Erstgespräch terminiert (Mindeststandard: binnen 14 Tagen, seed 002 §4.2)."""
+
+    event: Literal["appointment_booked"]
+    appointment_on: date = Field(description="Termin des Erstgesprächs")
+
+
+class ProviderAssigned(_Event):
+    """Neuer Träger nach Ablehnung; ein neuer Gutschein wird ausgegeben."""
+
+    event: Literal["provider_assigned"]
+    provider_code: str = Field(min_length=1, max_length=60)
+
+
+class FeedbackEvent(_Event):
+    """Rückmeldung, Zwischen-, Ergebnismeldung oder Abschlussbericht (seed 002 §4.6.5)."""
+
+    event: Literal["first_feedback", "interim_report", "result_report", "final_report"]
+    feedback: FeedbackIn
+
+
+class PlainEvent(_Event):
+    """Ereignisse ohne weitere Angaben."""
+
+    event: Literal[
+        "appointment_kept",
+        "no_show",
+        "voucher_returned_invalid",
+        "provider_declined",
+        "consent_withdrawn",
+        "aborted",
+        "customer_withdrew",
+        "closed_by_caseworker",
+    ]
+
+
+EventIn = Annotated[
+    AppointmentBooked | ProviderAssigned | FeedbackEvent | PlainEvent,
+    Field(discriminator="event"),
+]
+
+
+class ConsentIn(ConsentGrant):
+    """Schweigepflichtentbindung erteilen (seed 003; § 67b SGB X)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentOut(ConsentGrant):
+    reference: str
+
+
+class Accepted(BaseModel):
+    """The command is durably recorded; `status` says whether it is already applied."""
+
+    command_id: int
+    status: Literal["pending", "applied"]
+    reference: str
+    referral_id: int | None = None
+    state: str | None = None
+    flow_run_id: str | None = Field(
+        default=None, description="Prefect-Flow-Run, der den Befehl anwendet (falls gestartet)"
+    )
+
+
+class DeadlineOut(BaseModel):
+    kind: str
+    title: str
+    period: str
+    started_on: date
+    due_on: date
+    state: str
+    completed_on: date | None
+    overdue: bool
+
+
+class EscalationOut(BaseModel):
+    id: int
+    reference: str
+    reason: str
+    state: str
+    created_at: datetime
+    assigned_to: str | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class VoucherOut(BaseModel):
+    number: str
+    provider_code: str | None
+    issued_on: date
+    status: str
+    closed_on: date | None
+
+
+class FeedbackOut(BaseModel):
+    kind: str
+    received_on: date
+    appointment_kept: bool | None
+    counselling_ongoing: bool | None
+    ended: bool | None
+    need_group: int | None = None
+    modules: list[dict[str, Any]] | None = None
+    content: dict[str, Any] | None = None
+    content_withheld: bool = Field(
+        description="Inhalt zurückgehalten: keine gültige Schweigepflichtentbindung (seed 003)"
+    )
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    action: str
+    actor: str
+    role: str
+    detail: dict[str, Any]
+
+
+class ReferralSummary(BaseModel):
+    id: int
+    reference: str
+    service_type: str
+    state: str
+    state_title: str
+    outcome: str | None
+    provider_code: str | None
+    site: str
+    started_on: date
+    overdue_deadlines: int
+
+
+class ReferralOut(ReferralSummary):
+    service_title: str
+    state_since: date
+    appointment_on: date | None
+    first_appointment_on: date | None
+    closed_on: date | None
+    need_group: int | None
+    consent_valid: bool
+    allowed_events: list[str]
+    deadlines: list[DeadlineOut]
+    escalations: list[EscalationOut]
+    vouchers: list[VoucherOut]
+    feedback: list[FeedbackOut]
+    timeline: list[TimelineEntry]
+
+
+class EscalationUpdate(_In):
+    assigned_to: str | None = Field(default=None, max_length=120)
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    referral_id: int | None
+    detail: dict[str, Any]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"

@@ -1,0 +1,179 @@
+"""Read models: a referral with its deadlines, escalations, vouchers, feedback, timeline.
+
+Feedback content is shown to the jobcenter only with a valid Schweigepflichtentbindung
+(seed 003, Wiesbaden; § 67b SGB X); the provider who wrote it always sees it. Every read
+of content is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from api.schemas import (
+    DeadlineOut,
+    EscalationOut,
+    FeedbackOut,
+    ReferralOut,
+    ReferralSummary,
+    TimelineEntry,
+    VoucherOut,
+)
+from models.clock import local_date
+from models.process import Registry
+from models.statemachine import allowed_events
+from models.tables import (
+    AuditEvent,
+    Deadline,
+    DeadlineState,
+    Escalation,
+    Feedback,
+    Provider,
+    Referral,
+    Role,
+    User,
+    Voucher,
+)
+from tasks.repository import Actor, audit, consent_valid
+
+
+def provider_codes(session: Session) -> dict[int, str]:
+    return {p.id: p.code for p in session.exec(select(Provider)) if p.id is not None}
+
+
+def summary(
+    referral: Referral, registry: Registry, codes: dict[int, str], overdue: int
+) -> ReferralSummary:
+    assert referral.id is not None
+    service = registry.service(referral.service_type)
+    return ReferralSummary(
+        id=referral.id,
+        reference=referral.reference,
+        service_type=referral.service_type,
+        state=referral.state,
+        state_title=service.process.states[referral.state].title,
+        outcome=referral.outcome,
+        provider_code=codes.get(referral.provider_id) if referral.provider_id else None,
+        site=referral.site,
+        started_on=referral.started_on,
+        overdue_deadlines=overdue,
+    )
+
+
+def escalation_out(escalation: Escalation, reference: str) -> EscalationOut:
+    assert escalation.id is not None
+    return EscalationOut(
+        id=escalation.id,
+        reference=reference,
+        reason=escalation.reason,
+        state=escalation.state,
+        created_at=escalation.created_at,
+        assigned_to=escalation.assigned_to,
+        acknowledged_at=escalation.acknowledged_at,
+        resolved_at=escalation.resolved_at,
+    )
+
+
+def detail(
+    session: Session, referral: Referral, registry: Registry, user: User, now: datetime
+) -> ReferralOut:
+    """The full view of one referral for `user` (content gated by consent, audited)."""
+    assert referral.id is not None
+    today = local_date(now)
+    codes = provider_codes(session)
+    service = registry.service(referral.service_type)
+    deadlines = session.exec(
+        select(Deadline).where(Deadline.referral_id == referral.id).order_by(col(Deadline.id))
+    ).all()
+    consent = consent_valid(session, referral.id, today)
+    own = user.role == Role.provider and user.provider_id == referral.provider_id
+    may_read = consent or own
+    feedback = [
+        _feedback_out(f, may_read)
+        for f in session.exec(
+            select(Feedback).where(Feedback.referral_id == referral.id).order_by(col(Feedback.id))
+        )
+    ]
+    if may_read and any(f.content for f in feedback):
+        audit(
+            session,
+            now,
+            Actor(user.username, user.role),
+            "feedback_content_read",
+            referral.id,
+            reports=len(feedback),
+        )
+        session.commit()
+    base = summary(referral, registry, codes, sum(_overdue(d, today) for d in deadlines))
+    return ReferralOut(
+        **base.model_dump(),
+        service_title=service.title,
+        state_since=referral.state_since,
+        appointment_on=referral.appointment_on,
+        first_appointment_on=referral.first_appointment_on,
+        closed_on=referral.closed_on,
+        need_group=referral.need_group,
+        consent_valid=consent,
+        allowed_events=allowed_events(service, referral.state),
+        deadlines=[
+            DeadlineOut(
+                kind=d.kind,
+                title=d.title,
+                period=d.period,
+                started_on=d.started_on,
+                due_on=d.due_on,
+                state=d.state,
+                completed_on=d.completed_on,
+                overdue=_overdue(d, today),
+            )
+            for d in deadlines
+        ],
+        escalations=[
+            escalation_out(e, referral.reference)
+            for e in session.exec(select(Escalation).where(Escalation.referral_id == referral.id))
+        ],
+        vouchers=[
+            VoucherOut(
+                number=v.number,
+                issued_on=v.issued_on,
+                status=v.status,
+                closed_on=v.closed_on,
+                provider_code=codes.get(v.provider_id) if v.provider_id else None,
+            )
+            for v in session.exec(select(Voucher).where(Voucher.referral_id == referral.id))
+        ],
+        feedback=feedback,
+        timeline=[
+            TimelineEntry(at=a.at, action=a.action, actor=a.actor, role=a.role, detail=a.detail)
+            for a in session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.referral_id == referral.id)
+                .order_by(col(AuditEvent.id))
+            )
+        ],
+    )
+
+
+def _overdue(deadline: Deadline, today: date) -> bool:
+    return deadline.state == DeadlineState.open and deadline.due_on < today
+
+
+def _feedback_out(feedback: Feedback, may_read: bool) -> FeedbackOut:
+    status = FeedbackOut(
+        kind=feedback.kind,
+        received_on=feedback.received_on,
+        appointment_kept=feedback.appointment_kept,
+        counselling_ongoing=feedback.counselling_ongoing,
+        ended=feedback.ended,
+        content_withheld=not may_read,
+    )
+    if not may_read:
+        return status
+    return status.model_copy(
+        update={
+            "need_group": feedback.need_group,
+            "modules": feedback.modules,
+            "content": feedback.content,
+        }
+    )
