@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test lint typecheck unit clean prefect-ui
+.PHONY: install demo test lint typecheck unit clean prefect-ui serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy models tasks flows notifications demo cli
+	$(BIN)/mypy models tasks flows notifications demo cli api
 
 test: lint typecheck
 	$(BIN)/pytest
@@ -36,7 +36,10 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .prefect out *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .prefect .prefect-serve kel.db out *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+serve: $(STAMP)
+	$(BIN)/kel serve
 
 prefect-ui: $(STAMP)
 	@echo "Prefect-UI mit den Läufen der Demo: http://127.0.0.1:4200/runs"

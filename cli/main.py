@@ -93,6 +93,43 @@ def user_add(
     console.print(f"Benutzer {username!r} ({role}) angelegt.")
 
 
+@app.command()
+def serve(
+    api_port: Annotated[int, typer.Option(help="Port der API")] = 8000,
+    prefect_port: Annotated[int, typer.Option(help="Port des Prefect-Servers")] = 4200,
+) -> None:
+    """Prefect-Server, Worker und API auf 127.0.0.1 starten (bis Strg+C)."""
+    import time
+
+    from cli.serve import Stack
+    from models.settings import Settings
+
+    settings = Settings()
+    stack = Stack(
+        settings.database_url,
+        Path(".prefect-serve").resolve(),
+        prefect_port=prefect_port,
+        api_port=api_port,
+        log_dir=Path(".prefect-serve").resolve(),
+    )
+    console.print("Starte Prefect-Server, Deployments, Worker und API …")
+    with stack:
+        console.print(
+            f"API-Dokumentation: {stack.api_url}/docs\n"
+            f"Prefect-UI:        http://127.0.0.1:{prefect_port}\n"
+            f"Datenbank:         {settings.database_url}\n"
+            f"Protokolle:        {stack.log_dir}/*.log\n"
+            "Konto anlegen:     .venv/bin/kel user add NAME --role admin\n"
+            "Beenden mit Strg+C."
+        )
+        try:
+            while all(p.poll() is None for p in stack.processes):
+                time.sleep(1)
+            console.print("[red]Ein Dienst ist beendet; siehe Protokolle.[/red]")
+        except KeyboardInterrupt:
+            console.print("Beende …")
+
+
 @app.command("check-config")
 def check_config(
     process_dir: Annotated[Path | None, typer.Option(help="Verzeichnis der Prozess-YAML")] = None,

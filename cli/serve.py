@@ -1,0 +1,180 @@
+"""``kel serve``: a Prefect server, a worker and the API on loopback (embedded SQLite).
+
+`Stack` starts the three processes, deploys ``prefect.yaml`` to the server and stops
+everything again on exit; the end-to-end tests use the same class.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+WORK_POOL = "kel-prozesse"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll a real process until `check` is true; raise `TimeoutError` naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} ist nach {timeout:.0f} s nicht bereit")
+
+
+@dataclass
+class Stack(AbstractContextManager["Stack"]):
+    """Prefect server + process worker + API, all on 127.0.0.1, sharing one environment."""
+
+    database_url: str
+    prefect_home: Path
+    prefect_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def prefect_api(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PREFECT_HOME": str(self.prefect_home),
+            "PREFECT_API_URL": self.prefect_api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "KEL_DATABASE_URL": self.database_url,
+            # commands wait in the work pool until the worker polls: poll often
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            **self.extra_env,
+        }
+
+    def bin(self, name: str) -> str:
+        """Path of a console script of this virtualenv."""
+        return str(Path(sys.executable).parent / name)
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        out = open(self.log_dir / f"{name}.log", "wb") if self.log_dir else subprocess.DEVNULL
+        process = subprocess.Popen(
+            args, env=self.env, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+        return process
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(args, env=self.env, cwd=PROJECT_DIR, check=True, capture_output=True)
+
+    def start_prefect(self) -> None:
+        self._spawn(
+            "prefect-server",
+            self.bin("prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.prefect_port),
+        )
+        wait_until(
+            lambda: httpx.get(f"{self.prefect_api}/health").status_code == 200,
+            120,
+            "Prefect-Server",
+        )
+
+    def deploy(self) -> None:
+        """Create the work pool and deploy every flow of ``prefect.yaml``."""
+        subprocess.run(
+            [self.bin("prefect"), "work-pool", "create", WORK_POOL, "--type", "process"],
+            env=self.env,
+            cwd=PROJECT_DIR,
+            capture_output=True,  # exists already: fine
+        )
+        self._run(self.bin("prefect"), "--no-prompt", "deploy", "--all")
+
+    def start_worker(self) -> None:
+        self._spawn("worker", self.bin("prefect"), "worker", "start", "--pool", WORK_POOL)
+
+    def start_api(self) -> None:
+        self._run(self.bin("kel"), "db", "upgrade")
+        self._spawn(
+            "api",
+            self.bin("uvicorn"),
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.api_port),
+        )
+        wait_until(lambda: httpx.get(f"{self.api_url}/api/v1/health").status_code == 200, 60, "API")
+
+    def start(self) -> Stack:
+        self.prefect_home.mkdir(parents=True, exist_ok=True)
+        self.start_prefect()
+        self.deploy()
+        self.start_worker()
+        self.start_api()
+        return self
+
+    def stop_prefect(self) -> None:
+        """Stop the Prefect server only (to test the outbox)."""
+        server = self.processes.pop(0)
+        server.terminate()
+        server.wait(30)
+
+    def restart_prefect(self) -> None:
+        """Start the Prefect server again on the same port and home."""
+        self.start_prefect()
+        self.processes.insert(0, self.processes.pop())
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
