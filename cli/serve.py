@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +53,7 @@ class Stack(AbstractContextManager["Stack"]):
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: ExitStack = field(default_factory=ExitStack)
 
     @property
     def prefect_api(self) -> str:
@@ -178,3 +179,4 @@ class Stack(AbstractContextManager["Stack"]):
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        self.logs.close()
