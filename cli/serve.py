@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 
@@ -82,7 +83,9 @@ class Stack(AbstractContextManager["Stack"]):
         return str(Path(sys.executable).parent / name)
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        out = open(self.log_dir / f"{name}.log", "wb") if self.log_dir else subprocess.DEVNULL
+        out: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_dir:
+            out = self.logs.enter_context((self.log_dir / f"{name}.log").open("ab"))
         process = subprocess.Popen(
             args, env=self.env, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
         )

@@ -88,7 +88,9 @@ def retention_cutoff(now: datetime, years: int) -> date:
 def anonymise_closed_cases(
     session_factory: SessionFactory, settings: Settings, now: datetime, batch: int = 500
 ) -> Anonymised:
-    """Anonymise every referral closed on or before the cutoff that is not anonymised yet.
+    """Anonymise every referral closed before the cutoff that is not anonymised yet: the
+    retention period ends with the anniversary of the closure (§ 188 Abs. 2 BGB), so a
+    case is anonymised from the day after it.
 
     Each batch is one transaction; rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
     PostgreSQL, so parallel runs never take the same referral. Returns the counts.
@@ -102,7 +104,7 @@ def anonymise_closed_cases(
                     select(Referral)
                     .where(
                         col(Referral.closed_on).is_not(None),
-                        col(Referral.closed_on) <= cutoff,
+                        col(Referral.closed_on) < cutoff,
                         ~_is_anonymised(),
                     )
                     .order_by(col(Referral.id))
@@ -185,7 +187,7 @@ def _anonymise_customer(session: Session, customer_id: int, cutoff: date) -> Ano
     still_kept = session.exec(
         select(Referral.id).where(
             Referral.customer_id == customer.id,
-            or_(col(Referral.closed_on).is_(None), col(Referral.closed_on) > cutoff),
+            or_(col(Referral.closed_on).is_(None), col(Referral.closed_on) >= cutoff),
             ~_is_anonymised(),
         )
     ).first()

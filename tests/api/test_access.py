@@ -405,7 +405,7 @@ def _assert_unauthenticated(answer: httpx.Response) -> None:
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 def test_a_request_without_token_answers_401_problem_with_www_authenticate(
-    app: FastAPI, cases: dict[str, str], method: str, path: str
+    app: FastAPI, method: str, path: str
 ) -> None:
     with TestClient(app) as anonymous:
         _assert_unauthenticated(_send(anonymous, method, path, token=None))

@@ -31,7 +31,7 @@ from tests.factories import CASEWORKER, World, at
 
 START = date(2026, 3, 2)
 CLOSED = date(2026, 4, 1)
-DUE = date(2031, 4, 1)  # five calendar years after closure
+DUE = date(2031, 4, 2)  # the day after the five years end (§ 188 Abs. 2 BGB)
 REMINDED = date(2026, 3, 26)  # Z-2's reminders and escalations are queued by then
 
 REPORT = {
@@ -188,7 +188,7 @@ def test_the_retention_period_is_configurable(kel: World) -> None:
     ten_years = kel.settings.model_copy(update={"retention_years": 10})
 
     assert anonymise_closed_cases(kel.session, ten_years, at(DUE, 2)) == Anonymised()
-    assert anonymise_closed_cases(kel.session, ten_years, at(date(2036, 4, 1), 2)).referrals == 2
+    assert anonymise_closed_cases(kel.session, ten_years, at(date(2036, 4, 2), 2)).referrals == 2
 
 
 def test_batches_cover_every_due_referral(kel: World) -> None:
