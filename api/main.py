@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from api import errors
+from api.dashboard import routes as dashboard
 from api.routes import audit, auth, escalations, intake, referrals
 from api.trigger import FlowTrigger, default_trigger
 from models.clock import Clock, SystemClock
@@ -58,6 +59,7 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(v1)
+    dashboard.install(app)
     return app
 
 

@@ -1,8 +1,6 @@
-"""Kennzahlen report (Bericht 01, seed 002 §4.1): load facts from the database, write HTML + CSV.
+"""Kennzahlen report (Bericht 01, seed 002 §4.1) as files: HTML + CSV.
 
-`load_case_facts` reads every referral with a handful of set-based queries (providers,
-referrals joined with customers, vouchers, escalation counts), never one query per
-referral, so 100,000 referrals load in seconds. `write_report` writes ``report.html``
+The facts come from `tasks.kennzahlen.load_case_facts`. `write_report` writes ``report.html``
 (Jinja2, ``demo/templates/report.html.j2``) and ``report.csv`` (``;``-separated, UTF-8
 with BOM and German number format, so Excel in Germany opens it directly).
 """
@@ -11,135 +9,22 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import case, func, select
-from sqlmodel import Session, col
 
 from models.kennzahlen import (
     COLUMNS,
-    NO_PROVIDER,
     PHASE_TITLES,
     TOTAL,
-    CaseFacts,
     KennzahlenRow,
-    VoucherFacts,
-)
-from models.tables import (
-    Customer,
-    Escalation,
-    EscalationState,
-    Provider,
-    Referral,
-    Voucher,
 )
 
 SOURCE = "Kennzahlen nach seed 002 §4.1 (Bericht 01, JC StädteRegion Aachen)"
 PHASES_FIELD = "open_over_90_days"
-
-
-def _provider_names(session: Session) -> dict[int, str]:
-    """Provider id -> display name; names used twice get their code appended."""
-    query = select(col(Provider.id), col(Provider.code), col(Provider.name))
-    providers = session.connection().execute(query).all()
-    counts = Counter(name for _, _, name in providers)
-    return {
-        pid: name if counts[name] == 1 else f"{name} ({code})"
-        for pid, code, name in providers
-        if pid is not None
-    }
-
-
-def load_case_facts(session: Session) -> list[CaseFacts]:
-    """All referrals as `CaseFacts`, with their vouchers and escalation counts (4 queries)."""
-    names = _provider_names(session)
-    db = session.connection()  # Core rows: no ORM objects for 100,000 referrals
-
-    def name(provider_id: int | None) -> str:
-        return names.get(provider_id, NO_PROVIDER) if provider_id is not None else NO_PROVIDER
-
-    vouchers: defaultdict[int, list[VoucherFacts]] = defaultdict(list)
-    voucher_rows = db.execute(
-        select(
-            col(Voucher.referral_id),
-            col(Voucher.provider_id),
-            col(Voucher.issued_on),
-            col(Voucher.status),
-        ).order_by(col(Voucher.referral_id), col(Voucher.issued_on), col(Voucher.id))
-    )
-    for referral_id, provider_id, issued_on, status in voucher_rows:
-        vouchers[referral_id].append(VoucherFacts(issued_on, str(status), name(provider_id)))
-
-    unresolved = case((col(Escalation.state) != EscalationState.resolved.value, 1), else_=0)
-    escalations = {
-        referral_id: (int(total), int(open_ or 0))
-        for referral_id, total, open_ in db.execute(
-            select(col(Escalation.referral_id), func.count(), func.sum(unresolved)).group_by(
-                col(Escalation.referral_id)
-            )
-        )
-    }
-
-    referral_rows = db.execute(
-        select(
-            col(Referral.id),
-            col(Referral.provider_id),
-            col(Referral.service_type),
-            col(Referral.site),
-            col(Customer.age_group),
-            col(Referral.state),
-            col(Referral.state_since),
-            col(Referral.started_on),
-            col(Referral.first_appointment_on),
-            col(Referral.closed_on),
-            col(Referral.outcome),
-        )
-        .join(Customer, col(Referral.customer_id) == col(Customer.id))
-        .order_by(col(Referral.id))
-    )
-    facts: list[CaseFacts] = []
-    for (
-        rid,
-        provider_id,
-        service_type,
-        site,
-        age_group,
-        state,
-        state_since,
-        started_on,
-        first_appointment_on,
-        closed_on,
-        outcome,
-    ) in referral_rows:
-        assert rid is not None
-        total, open_ = escalations.get(rid, (0, 0))
-        facts.append(
-            CaseFacts(
-                referral_id=rid,
-                provider=name(provider_id),
-                service_type=service_type,
-                site=site,
-                age_group=age_group,
-                state=state,
-                state_since=state_since,
-                started_on=started_on,
-                first_appointment_on=first_appointment_on,
-                closed_on=closed_on,
-                outcome=outcome,
-                vouchers=tuple(vouchers.get(rid, ())),
-                escalations=total,
-                open_escalations=open_,
-            )
-        )
-    return facts
-
-
-# --- formatting -----------------------------------------------------------------------------
 
 
 def datum(value: date) -> str:

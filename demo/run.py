@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlmodel import Session, col, func, select
 
 from demo.behaviour import PROVIDERS, Plan, Planned, plan_year
-from demo.report import load_case_facts, write_report
+from demo.report import write_report
 from models.clock import start_of_day
 from models.db import migrate, session
 from models.kennzahlen import KennzahlenRow, kennzahlen
@@ -28,6 +28,7 @@ from models.process import load_registry
 from models.tables import Escalation, Notification, Provider, Referral
 from notifications import SmtpSink, smtp_url
 from tasks.commands import PAYLOADS, record_command
+from tasks.kennzahlen import load_case_facts
 from tasks.repository import Actor
 
 DEMO_ACTOR = Actor("demo", "system")

@@ -317,3 +317,21 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int | None = None  # None while the first request is in progress
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc(nullable=False)
+
+
+class IntakePlan(SQLModel, table=True):
+    """Eintrittsplanung: planned entries (Soll) per site, service type and month.
+
+    The Ist is counted from `Referral.started_on` (seed 002 §4.1, "Na Schulen 2015").
+    """
+
+    __table_args__ = (UniqueConstraint("year", "month", "site", "service_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    month: int  # 1..12
+    site: str
+    service_type: str
+    planned: int = Field(ge=0)
+    updated_by: str | None = None
+    updated_at: datetime | None = _utc(nullable=True)

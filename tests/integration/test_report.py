@@ -9,9 +9,10 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
 import models.tables  # noqa: F401 - registers the tables
-from demo.report import load_case_facts, write_report
+from demo.report import write_report
 from models.kennzahlen import kennzahlen
 from models.tables import Customer, Deadline, Escalation, Provider, Referral, Voucher
+from tasks.kennzahlen import load_case_facts
 
 START = date(2026, 1, 1)
 END = date(2026, 12, 31)

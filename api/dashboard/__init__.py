@@ -1,0 +1,1 @@
+"""The coordinator dashboard: server-rendered German HTML (Jinja2), no external assets."""
