@@ -10,38 +10,25 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, with_config
+
+from models.routing import IntakeFacts
 
 AgeGroup = Literal["u25", "25-49", "50+"]
+
+# The domain's routing facts are validated as they are; an unknown fact is an error, not
+# silently ignored (a typo would route the customer differently).
+with_config(ConfigDict(extra="forbid"))(IntakeFacts)
 
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class IntakeFactsIn(_Payload):
-    """Routing facts of the Eingangszone (seed 002 §4.4.1); see `models.routing.IntakeFacts`."""
-
-    case: Literal["transfer_sgb3", "move_in_with_record", "new_or_reactivated"]
-    age: int = Field(gt=0, lt=120)
-    profile: str | None = None
-    self_employed_main: bool = False
-    single_parent: bool = False
-    prior_employment_months: int | None = Field(default=None, ge=0)
-    previously_with_jo: bool = False
-    after_university: bool = False
-    academic: bool = False
-    side_income: bool = False
-    currently_employed: bool = False
-    currently_self_employed: bool = False
-    restriction_10_1: bool = False
-    incapacity_current_or_over_3_months: bool = False
-
-
 class Intake(_Payload):
     customer_number: str = Field(min_length=1, max_length=40)
     site: str = Field(min_length=1, max_length=60)
-    facts: IntakeFactsIn
+    facts: IntakeFacts = Field(description="Routing-Fakten (seed 002 §4.4.1, Anlage 6)")
 
 
 class ConsentGrant(_Payload):

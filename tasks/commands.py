@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from models.commands import FEEDBACK_EVENTS, Intake, ReferralEvent, StartReferral
 from models.process import Registry, UnknownServiceType
-from models.routing import IncompleteFacts, IntakeFacts, route
+from models.routing import IncompleteFacts, route
 from models.settings import Settings
 from models.statemachine import Event, InvalidTransition, decide, start
 from models.tables import (
@@ -199,7 +199,7 @@ def _apply_intake(
     session: Session, payload: Intake, command: Command, now: datetime, actor: Actor
 ) -> None:
     facts = payload.facts
-    decision = route(IntakeFacts(**facts.model_dump()))
+    decision = route(facts)
     customer = _customer(session, payload.customer_number, payload.site, _age_group(facts.age))
     assert customer.id is not None
     session.add(
@@ -209,7 +209,7 @@ def _apply_intake(
             team=decision.team.value,
             rule=decision.rule,
             reason=decision.reason,
-            facts=facts.model_dump(mode="json"),
+            facts=payload.model_dump(mode="json")["facts"],
         )
     )
     audit(

@@ -21,7 +21,7 @@ def login_form(request: Request, next: str = "/dashboard") -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, "login.html.j2", {"next": next, "error": None})
 
 
-@router.post("/anmelden", response_class=HTMLResponse, include_in_schema=False)
+@router.post("/anmelden", response_model=None, include_in_schema=False)
 def login(
     request: Request,
     username: Annotated[str, Form()],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.access import visible
 from api.deps import CurrentUser, NowDep, SessionDep, require
@@ -14,7 +15,7 @@ from api.errors import Problem
 from api.idempotency import IdempotencyDep, idempotent
 from api.schemas import EscalationOut, EscalationUpdate
 from api.views import escalation_out
-from models.tables import Escalation, EscalationState, Referral, Role
+from models.tables import Escalation, EscalationState, Referral, Role, User
 from tasks.repository import Actor, NotFound, audit
 
 router = APIRouter(prefix="/escalations", tags=["Eskalationen"])
@@ -58,6 +59,20 @@ def act_on_escalation(
 ) -> JSONResponse:
     """`acknowledge`: quittieren; `assign`: einer Person zuweisen (`assigned_to`);
     `resolve`: erledigen. Nur Koordination § 16a und Administration."""
+    escalation, reference = escalation_for(session, user, escalation_id)
+
+    def write() -> EscalationOut:
+        change_escalation(
+            session, escalation, action, user, now, body.assigned_to if body else None
+        )
+        return escalation_out(escalation, reference)
+
+    return idempotent(session, user, idem, now, write, status_code=200)
+
+
+def escalation_for(session: Session, user: User, escalation_id: int) -> tuple[Escalation, str]:
+    """The unresolved escalation `escalation_id` and its case reference, if `user` sees the
+    case; raises `NotFound` (not visible) or a 409 `Problem` (already resolved)."""
     row = session.exec(
         select(Escalation, Referral.reference)
         .join(Referral, col(Referral.id) == Escalation.referral_id)
@@ -68,26 +83,34 @@ def act_on_escalation(
     escalation, reference = row
     if escalation.state == EscalationState.resolved:
         raise Problem(409, "Die Eskalation ist bereits erledigt.", state=escalation.state)
+    return escalation, reference
 
-    def write() -> EscalationOut:
-        if action == "acknowledge":
-            escalation.state, escalation.acknowledged_at = EscalationState.acknowledged, now
-        elif action == "resolve":
-            escalation.state, escalation.resolved_at = EscalationState.resolved, now
-        else:
-            if body is None or not body.assigned_to:
-                raise Problem(422, "assigned_to fehlt.")
-            escalation.assigned_to = body.assigned_to
-        session.add(escalation)
-        audit(
-            session,
-            now,
-            Actor(user.username, user.role),
-            f"escalation_{action}",
-            escalation.referral_id,
-            escalation_id=escalation.id,
-        )
-        session.commit()
-        return escalation_out(escalation, reference)
 
-    return idempotent(session, user, idem, now, write, status_code=200)
+def change_escalation(
+    session: Session,
+    escalation: Escalation,
+    action: Action,
+    user: User,
+    now: datetime,
+    assigned_to: str | None = None,
+) -> None:
+    """Quittieren, zuweisen (`assigned_to`, else 422) or erledigen; audited and committed.
+    Shared by the API and the dashboard."""
+    if action == "acknowledge":
+        escalation.state, escalation.acknowledged_at = EscalationState.acknowledged, now
+    elif action == "resolve":
+        escalation.state, escalation.resolved_at = EscalationState.resolved, now
+    else:
+        if not assigned_to:
+            raise Problem(422, "assigned_to fehlt.")
+        escalation.assigned_to = assigned_to
+    session.add(escalation)
+    audit(
+        session,
+        now,
+        Actor(user.username, user.role),
+        f"escalation_{action}",
+        escalation.referral_id,
+        escalation_id=escalation.id,
+    )
+    session.commit()

@@ -19,7 +19,7 @@ from api.schemas import IntakeIn, RoutingOut
 from api.service import Submission, submit
 from models.clock import local_date
 from models.commands import Intake
-from models.routing import IntakeFacts, route
+from models.routing import route
 from models.tables import Role
 
 router = APIRouter(tags=["Eingangszone"])
@@ -46,7 +46,7 @@ def intake(
     Team zu und nennt die Regel, die gegriffen hat (seed 002 §4.4.1, Anlage 6). Die
     Entscheidung wird gespeichert (Prozessdaten ohne Namen)."""
     payload = Intake.model_validate(body.model_dump(exclude={"occurred_on"}))
-    decision = route(IntakeFacts(**payload.facts.model_dump()))
+    decision = route(payload.facts)
 
     def write() -> RoutingOut:
         accepted = submit(

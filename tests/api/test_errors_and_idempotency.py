@@ -197,7 +197,7 @@ REJECTED = [
         "another site", "ifk.aachen", "/api/v1/referrals", referral_body("X-1", site="Jülich"), 403
     ),
     Rejected("event not allowed", "traeger.caritas", EVENTS, {"event": "appointment_kept"}, 409),
-    Rejected("event of another role", "traeger.caritas", EVENTS, {"event": "aborted"}, 409),
+    Rejected("abort before counselling", "traeger.caritas", EVENTS, {"event": "aborted"}, 409),
     Rejected("event role forbidden", "ifk.aachen", EVENTS, {"event": "no_show"}, 403),
     Rejected("unknown event", "traeger.caritas", EVENTS, {"event": "zaubern"}, 422),
     Rejected(
