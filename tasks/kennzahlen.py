@@ -7,8 +7,9 @@ Used by the demo report and the dashboard.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Connection, Result, Select, case, func, select, true
 from sqlmodel import Session, col
 
 from models.kennzahlen import NO_PROVIDER, CaseFacts, VoucherFacts
@@ -27,8 +28,27 @@ def _provider_names(session: Session) -> dict[int, str]:
     }
 
 
-def load_case_facts(session: Session) -> list[CaseFacts]:
-    """All referrals as `CaseFacts`, with their vouchers and escalation counts (4 queries)."""
+Row = TypeVarTuple("Row")
+
+
+def _restricted(
+    db: Connection,
+    query: Select[*Row],
+    where: ColumnElement[bool] | None,
+    referral_id: Any,
+) -> Result[*Row]:
+    """Run `query`; with `where`, only for the referrals it selects (joined on `referral_id`)."""
+    if where is not None:
+        query = query.join(Referral, referral_id == col(Referral.id)).where(where)
+    return db.execute(query)
+
+
+def load_case_facts(session: Session, where: ColumnElement[bool] | None = None) -> list[CaseFacts]:
+    """The referrals as `CaseFacts`, with their vouchers and escalation counts (4 queries).
+
+    `where` is a SQL condition on `Referral` (e.g. `api.access.visible(user)` and a site)
+    that restricts which referrals are loaded; all of them by default.
+    """
     names = _provider_names(session)
     db = session.connection()  # Core rows: no ORM objects for 100,000 referrals
 
@@ -36,13 +56,16 @@ def load_case_facts(session: Session) -> list[CaseFacts]:
         return names.get(provider_id, NO_PROVIDER) if provider_id is not None else NO_PROVIDER
 
     vouchers: defaultdict[int, list[VoucherFacts]] = defaultdict(list)
-    voucher_rows = db.execute(
+    voucher_rows = _restricted(
+        db,
         select(
             col(Voucher.referral_id),
             col(Voucher.provider_id),
             col(Voucher.issued_on),
             col(Voucher.status),
-        ).order_by(col(Voucher.referral_id), col(Voucher.issued_on), col(Voucher.id))
+        ).order_by(col(Voucher.referral_id), col(Voucher.issued_on), col(Voucher.id)),
+        where,
+        col(Voucher.referral_id),
     )
     for referral_id, provider_id, issued_on, status in voucher_rows:
         vouchers[referral_id].append(VoucherFacts(issued_on, str(status), name(provider_id)))
@@ -50,10 +73,13 @@ def load_case_facts(session: Session) -> list[CaseFacts]:
     unresolved = case((col(Escalation.state) != EscalationState.resolved.value, 1), else_=0)
     escalations = {
         referral_id: (int(total), int(open_ or 0))
-        for referral_id, total, open_ in db.execute(
+        for referral_id, total, open_ in _restricted(
+            db,
             select(col(Escalation.referral_id), func.count(), func.sum(unresolved)).group_by(
                 col(Escalation.referral_id)
-            )
+            ),
+            where,
+            col(Escalation.referral_id),
         )
     }
 
@@ -72,6 +98,7 @@ def load_case_facts(session: Session) -> list[CaseFacts]:
             col(Referral.outcome),
         )
         .join(Customer, col(Referral.customer_id) == col(Customer.id))
+        .where(true() if where is None else where)
         .order_by(col(Referral.id))
     )
     facts: list[CaseFacts] = []

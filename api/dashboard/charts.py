@@ -203,7 +203,7 @@ class _Frame:
             )
             parts.append(_text(self.left - 6, y + 4, number(tick), anchor="end"))
         if self.y_label:
-            parts.append(_text(self.left, self.top - 10, self.y_label, anchor="start"))
+            parts.append(_text(4, self.top - 12, self.y_label, anchor="start"))
         parts.append("</g>")
         return parts
 
@@ -302,7 +302,9 @@ def bar_chart(
     _check_lengths(labels, {"Werte": values})
     cid = _chart_id(chart_id, "bar", title, list(labels), list(values))
     if desc is None:
-        listed = "; ".join(f"{label}: {_with_unit(v, unit)}" for label, v in zip(labels, values))
+        listed = "; ".join(
+            f"{label}: {_with_unit(v, unit)}" for label, v in zip(labels, values, strict=True)
+        )
         desc = f"Säulendiagramm. {listed}." if labels else "Keine Daten."
     if not labels:
         return _no_data(cid, width, height, title, desc, "balken")
@@ -310,7 +312,7 @@ def bar_chart(
     parts = _open(cid, width, height, title, desc, "balken")
     parts += frame.axis()
     band = frame.plot_width / len(labels)
-    bar = band * 0.7
+    bar = min(band * 0.7, 64.0)
     show_values = bar >= 14
     parts.append('<g class="balken">')
     zero = frame.y(0)
@@ -350,7 +352,8 @@ def histogram(
     labels = [bin_label(low, high) for low, high in bins]
     if desc is None:
         listed = "; ".join(
-            f"{label} {bin_unit}: {_with_unit(n, unit)}" for label, n in zip(labels, counts)
+            f"{label} {bin_unit}: {_with_unit(n, unit)}"
+            for label, n in zip(labels, counts, strict=True)
         )
         desc = f"Histogramm über {len(values)} Werte. {listed}."
     return bar_chart(
@@ -409,7 +412,8 @@ def grouped_bars(
     parts += frame.axis()
     band = frame.plot_width / len(categories)
     group = band * 0.8
-    bar = group / len(names)
+    bar = min(group / len(names), 48.0)
+    group = bar * len(names)
     show_values = bar >= 16
     zero = frame.y(0)
     for s, name in enumerate(names):
@@ -453,7 +457,9 @@ def line_chart(
     if desc is None:
         listed = " ".join(
             f"{name}: "
-            + ", ".join(f"{label} {_with_unit(v, unit)}" for label, v in zip(labels, values))
+            + ", ".join(
+                f"{label} {_with_unit(v, unit)}" for label, v in zip(labels, values, strict=True)
+            )
             + "."
             for name, values in series.items()
         )
@@ -471,12 +477,11 @@ def line_chart(
     parts += frame.axis()
     band = frame.plot_width / len(labels)
     label_all = len(labels) <= 12
+    labelled: set[tuple[int, float]] = set()  # one label where several series meet
     for s, name in enumerate(names):
         colour = COLOURS[s % len(COLOURS)]
         dash = DASHES[s % len(DASHES)]
-        points = [
-            (frame.left + band * (i + 0.5), frame.y(v)) for i, v in enumerate(series[name])
-        ]
+        points = [(frame.left + band * (i + 0.5), frame.y(v)) for i, v in enumerate(series[name])]
         parts.append(f'<g class="reihe" data-reihe={quoteattr(name)}>')
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         path = " ".join(f"{_c(x)},{_c(y)}" for x, y in points)
@@ -487,7 +492,8 @@ def line_chart(
         for i, ((x, y), value) in enumerate(zip(points, series[name], strict=True)):
             tip = f"{labels[i]}, {name}: {_with_unit(value, unit)}"
             parts.append(_marker(MARKERS[s % len(MARKERS)], x, y, colour, tip))
-            if label_all or i == len(points) - 1:
+            if (label_all or i == len(points) - 1) and (i, value) not in labelled:
+                labelled.add((i, value))
                 parts.append(_text(x, y - 8, number(value), font_size="10"))
         parts.append("</g>")
     parts += frame.categories(labels)

@@ -100,7 +100,7 @@ class InboxEntry:
     assigned_to: str | None
 
 
-@router.get("", response_class=HTMLResponse, summary="Übersicht")
+@router.get("/", response_class=HTMLResponse, summary="Übersicht")
 def overview(
     request: Request,
     user: DashboardUser,
@@ -171,7 +171,7 @@ def act_on_escalation(
 
 
 def _back(outcome: str) -> RedirectResponse:
-    return RedirectResponse(f"/dashboard?hinweis={outcome}#eskalationen", status_code=303)
+    return RedirectResponse(f"/dashboard/?hinweis={outcome}#eskalationen", status_code=303)
 
 
 def open_cases(session: Session, registry: Registry, user: User) -> OpenCases:

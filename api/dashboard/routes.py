@@ -8,14 +8,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import cases, login, overview, planning, providers, reports
+from api.dashboard import cases, login, overview, pdf, planning, providers, reports
 from api.dashboard.web import LoginRequired
 
 
 def install(app: FastAPI) -> None:
     """Mount the dashboard pages, their static files and the login redirect."""
     router = APIRouter(prefix="/dashboard", include_in_schema=False)
-    for module in (login, overview, cases, providers, reports, planning):
+    for module in (login, overview, cases, providers, reports, planning, pdf):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

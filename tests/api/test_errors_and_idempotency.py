@@ -8,6 +8,7 @@ two identical requests at the same time (against a real server) have one effect.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -20,8 +21,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlmodel import SQLModel, select
 
+from models.db import engine
 from models.tables import (
     AuditEvent,
     Command,
@@ -354,6 +357,25 @@ def test_the_same_key_and_body_replays_the_first_answer_with_one_effect(
     assert (count(kel, Command), count(kel, Referral)) == (1, 1)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG api/routes/referrals.py create_referral(): the 'Aktenzeichen bereits "
+    "vergeben' check (409) runs before idempotent(), so a repeat of a successful create "
+    "with the same key and an explicit reference answers 409 instead of the first answer",
+)
+def test_the_same_key_replays_a_referral_created_with_its_own_reference(
+    client_for: ClientFor, app: FastAPI, kel: World
+) -> None:
+    client = client_for("ifk.aachen")
+
+    first = client.write("/api/v1/referrals", referral_body("AC-NEU-1"), key="anlegen-1")
+    repeat = client.write("/api/v1/referrals", referral_body("AC-NEU-1"), key="anlegen-1")
+
+    assert (first.status_code, repeat.status_code) == (202, 202)
+    assert repeat.json() == first.json()
+    assert repeat.headers["idempotent-replayed"] == "true"
+
+
 def test_a_repeated_feedback_is_stored_once(client_for: ClientFor, case: str, kel: World) -> None:
     client = client_for("traeger.caritas")
     key = str(uuid.uuid4())
@@ -366,6 +388,12 @@ def test_a_repeated_feedback_is_stored_once(client_for: ClientFor, case: str, ke
     assert (count(kel, Feedback), count(kel, Command)) == (1, 2)  # start + one feedback
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG api/routes/escalations.py act_on_escalation(): the 'bereits erledigt' check "
+    "(409) runs before idempotent(), so repeating a successful resolve with the same key "
+    "answers 409 instead of the first answer",
+)
 def test_a_repeated_escalation_action_replays_the_first_answer(
     client_for: ClientFor, escalated_case: str, kel: World
 ) -> None:
@@ -478,13 +506,35 @@ def at_the_same_time(*requests: Callable[[], httpx.Response]) -> list[httpx.Resp
     return [a for a in answers if a is not None]
 
 
+@pytest.fixture
+def both_past_the_reference_check(kel: World) -> Iterator[None]:
+    """Make the race happen every time: the first two ``SELECT referral.id ... WHERE
+    reference`` queries (the route's "Aktenzeichen vergeben?" check of each request) wait
+    for each other, so both requests pass the check before either has written anything."""
+    barrier = threading.Barrier(2, timeout=20)
+    arrivals = itertools.count()
+
+    def hold(*args: Any) -> None:
+        statement: str = args[2]
+        lines = [line.strip() for line in statement.splitlines()]
+        if lines[:1] == ["SELECT referral.id"] and "referral.reference = ?" in lines[-1]:
+            if next(arrivals) < 2:
+                barrier.wait()
+
+    eng = engine(kel.url)
+    event.listen(eng, "before_cursor_execute", hold)
+    yield
+    event.remove(eng, "before_cursor_execute", hold)
+    assert next(arrivals) >= 2, "the race was not provoked"
+
+
 def post(server: str, token: str, key: str, body: Any) -> Callable[[], httpx.Response]:
     headers = {"Authorization": token, "Idempotency-Key": key}
     return lambda: httpx.post(f"{server}/api/v1/referrals", json=body, headers=headers, timeout=30)
 
 
 def test_two_identical_requests_at_the_same_time_have_one_effect_and_one_answer(
-    server: str, client_for: ClientFor, kel: World
+    server: str, client_for: ClientFor, kel: World, both_past_the_reference_check: None
 ) -> None:
     token = client_for("ifk.aachen").headers["Authorization"]
     body = referral_body("AC-PAR-1")
@@ -497,8 +547,15 @@ def test_two_identical_requests_at_the_same_time_have_one_effect_and_one_answer(
     assert (count(kel, Command), count(kel, Referral), count(kel, IdempotencyRecord)) == (1, 1, 1)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG api/routes/referrals.py create_referral(): the 409 'Aktenzeichen bereits "
+    "vergeben' check is not atomic with the insert; the request that loses the race is "
+    "refused later by tasks/commands.py _start_referral() as CommandRejected, which "
+    "api/errors.py maps to 422",
+)
 def test_two_keys_creating_the_same_reference_at_the_same_time_give_one_202_and_one_409(
-    server: str, client_for: ClientFor, kel: World
+    server: str, client_for: ClientFor, kel: World, both_past_the_reference_check: None
 ) -> None:
     token = client_for("ifk.aachen").headers["Authorization"]
     body = referral_body("AC-PAR-2")

@@ -1,0 +1,318 @@
+"""Dashboard: Übersicht and Fall pages, the escalation forms and the CSV exports.
+
+Three open Schuldnerberatung cases started on 2.3.2026 (two at SB-CARITAS, one at
+SB-DIAKONIE; sites Aachen and Eschweiler) and one closed case; AC-CAR-1 has sent its
+first feedback. The deadline sweep of 25.3. has made five overdue deadlines, each escalated. Users log in
+through the dashboard's login form; the clock is fake, flows run in process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from api.dashboard.web import COOKIE
+from api.main import create_app
+from api.security import hash_password
+from api.trigger import InProcess
+from models.clock import FakeClock
+from models.commands import FeedbackIn, ReportContent
+from models.db import engine, migrate
+from models.settings import Settings
+from models.tables import AuditEvent, Escalation, Provider, Referral, User
+from tasks.sweep import fire_due_timers
+from tests.factories import World, at, provider, world
+
+JWT_SECRET = "9b1e4c7a2d5f8e0b3a6c9d2e5f8a1b4c7d0e3f6a9b2c5d8e1f4a7b0c3d6e9f2a"
+PASSWORD = "Dashboard-2026!"
+STARTED = date(2026, 3, 2)
+SWEPT = date(2026, 3, 25)  # first appointment and first feedback (due 16.3.) escalate on 24.3.
+USERS = {
+    "koordination": ("coordinator", None, None),
+    "ifk.eschweiler": ("caseworker", "Eschweiler", None),
+    "traeger.caritas": ("provider", None, "SB-CARITAS"),
+}
+
+SESSIONS: dict[str, str] = {}
+Login = Callable[[str], TestClient]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cases and accounts, built once; each test works on a copy."""
+    path = tmp_path_factory.mktemp("dashboard") / "kel.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    w = world(url)
+    w.add(provider("SB-CARITAS"), provider("SB-DIAKONIE"))
+    cases = {
+        "AC-CAR-1": ("Aachen", "SB-CARITAS"),
+        "AC-DIA-1": ("Aachen", "SB-DIAKONIE"),
+        "ES-CAR-1": ("Eschweiler", "SB-CARITAS"),
+        "AC-CAR-2": ("Aachen", "SB-CARITAS"),
+    }
+    for number, (reference, (site, code)) in enumerate(cases.items()):
+        w.start(reference, STARTED, customer_number=f"K{number}", site=site, provider_code=code)
+    w.event("AC-CAR-2", date(2026, 3, 3), "voucher_returned_invalid")
+    w.event(
+        "AC-CAR-1",
+        date(2026, 3, 5),
+        "first_feedback",
+        feedback=FeedbackIn(
+            appointment_kept=True, content=ReportContent(ausgangssituation="Zwölf Gläubiger")
+        ),
+    )
+    fire_due_timers(w.session, w.registry, w.settings, at(SWEPT))
+    with w.session() as s:
+        codes = {p.code: p.id for p in s.exec(select(Provider))}
+        for username, (role, site, code) in USERS.items():
+            s.add(
+                User(
+                    username=username,
+                    role=role,
+                    site=site,
+                    provider_id=codes[code] if code else None,
+                    password_hash=hash_password(PASSWORD),
+                    created_at=at(STARTED),
+                )
+            )
+    engine(url).dispose()
+    return path
+
+
+@pytest.fixture
+def kel(template: Path, tmp_path: Path) -> World:
+    path = tmp_path / "kel.db"
+    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    return world(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def client(kel: World) -> Iterator[TestClient]:
+    settings = Settings(database_url=kel.url, jwt_secret=JWT_SECRET)
+    app = create_app(settings, clock=FakeClock(at(SWEPT, 10)), trigger=InProcess())
+    with TestClient(app) as anonymous:
+        yield anonymous
+
+
+@pytest.fixture
+def login(client: TestClient) -> Login:
+    """`login(username)`: the client, signed in through the dashboard's login form (the
+    session cookie is kept per user: it depends on the clock, not on the database, and
+    Argon2 is slow on purpose)."""
+
+    def sign_in(username: str) -> TestClient:
+        client.cookies.clear()
+        if username not in SESSIONS:
+            answer = client.post(
+                "/dashboard/anmelden",
+                data={"username": username, "password": PASSWORD},
+                follow_redirects=False,
+            )
+            assert answer.status_code == 303, answer.text
+            SESSIONS[username] = answer.cookies[COOKIE]
+        client.cookies.set(COOKIE, SESSIONS[username])
+        return client
+
+    return sign_in
+
+
+def parse_csv(body: bytes) -> list[list[str]]:
+    assert body.startswith(b"\xef\xbb\xbf")  # BOM for Excel
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+
+
+def escalation_ids(kel: World, reference: str) -> list[int]:
+    with kel.session() as s:
+        return [
+            e.id or 0
+            for e in s.exec(
+                select(Escalation)
+                .join(Referral)
+                .where(Referral.reference == reference)
+                .order_by(Escalation.id)  # type: ignore[arg-type]
+            )
+        ]
+
+
+def test_overview_shows_open_cases_overdue_deadlines_and_inbox_to_the_coordinator(
+    login: Login,
+) -> None:
+    page = login("koordination").get("/dashboard")
+    html = page.text
+    assert page.status_code == 200
+    assert "<h1>Übersicht</h1>" in html
+    for heading in ("Offene Fälle", "Überfällige Fristen", "Eskalationen"):
+        assert f">{heading}</h2>" in html
+    assert "Insgesamt <strong>3</strong> offene Fälle" in html
+    assert "5 offene Fristen sind überschritten" in html
+    assert "5 offene oder quittierte Eskalationen" in html
+    assert 'href="/dashboard/faelle/AC-DIA-1"' in html
+    assert "AC-CAR-2" not in html  # closed: no open deadline, no escalation
+    assert html.count(">Quittieren</button>") == 5
+    assert '<label for="zuweisen-' in html
+
+
+def test_count_tables_export_as_csv_with_semicolons(login: Login) -> None:
+    client = login("koordination")
+
+    def table(name: str) -> list[list[str]]:
+        answer = client.get("/dashboard/", params={"format": "csv", "table": name})
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/csv")
+        return parse_csv(answer.content)
+
+    assert table("state") == [
+        ["Zustand", "Bezeichnung", "Offene Fälle"],
+        ["voucher_issued", "Gutschein ausgegeben", "3"],
+    ]
+    assert table("provider")[1:] == [
+        ["SB-CARITAS", "Träger SB-CARITAS", "2"],
+        ["SB-DIAKONIE", "Träger SB-DIAKONIE", "1"],
+    ]
+    assert table("site")[1:] == [["Aachen", "Aachen", "2"], ["Eschweiler", "Eschweiler", "1"]]
+    assert table("service")[1:] == [["schulden", "Schuldnerberatung", "3"]]
+    overdue = table("overdue")
+    assert overdue[0] == ["Aktenzeichen", "Frist", "Fällig am", "Tage überfällig", "Träger"]
+    assert len(overdue) == 1 + 5
+    assert ["AC-DIA-1", "Erstgespräch", "16.03.2026", "9", "SB-DIAKONIE"] in overdue
+    assert len(table("escalations")) == 1 + 5
+
+
+def test_a_provider_sees_only_its_own_cases(login: Login) -> None:
+    client = login("traeger.caritas")
+    html = client.get("/dashboard").text
+    assert "Insgesamt <strong>2</strong> offene Fälle" in html
+    assert "AC-CAR-1" in html and "ES-CAR-1" in html
+    assert "AC-DIA-1" not in html and "SB-DIAKONIE" not in html
+    assert "<form method=\"post\" action=\"/dashboard/eskalationen" not in html
+    providers = parse_csv(client.get("/dashboard/?format=csv&table=provider").content)
+    assert providers[1:] == [["SB-CARITAS", "Träger SB-CARITAS", "2"]]
+
+
+def test_a_provider_gets_404_for_another_providers_case(login: Login) -> None:
+    client = login("traeger.caritas")
+    answer = client.get("/dashboard/faelle/AC-DIA-1")
+    assert answer.status_code == 404
+    assert "<h1>Fall nicht gefunden</h1>" in answer.text
+    assert "Zuständigkeitsbereich" in answer.text
+    assert client.get("/dashboard/faelle/GIBT-ES-NICHT").status_code == 404
+
+
+def test_a_caseworker_sees_the_cases_of_their_site(login: Login) -> None:
+    client = login("ifk.eschweiler")
+    assert "Insgesamt <strong>1</strong> offene Fälle" in client.get("/dashboard").text
+    assert client.get("/dashboard/faelle/ES-CAR-1").status_code == 200
+    assert client.get("/dashboard/faelle/AC-CAR-1").status_code == 404
+
+
+def test_acknowledging_an_escalation_through_the_form_is_audited_once(
+    login: Login, kel: World
+) -> None:
+    client = login("koordination")
+    first = escalation_ids(kel, "AC-CAR-1")[0]
+    key = re.search(
+        rf'action="/dashboard/eskalationen/{first}/quittieren"[^>]*>\s*'
+        r'<input type="hidden" name="form_key" value="([^"]+)"',
+        client.get("/dashboard").text,
+    )
+    assert key is not None
+    url = f"/dashboard/eskalationen/{first}/quittieren"
+    answer = client.post(url, data={"form_key": key[1]}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard/?hinweis=quittiert#eskalationen"
+    again = client.post(url, data={"form_key": key[1]}, follow_redirects=False)
+    assert again.status_code == 303  # the same form sent twice: no second effect
+    with kel.session() as s:
+        escalation = s.get(Escalation, first)
+        assert escalation is not None and escalation.state == "acknowledged"
+        audits = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "escalation_acknowledge")
+        ).all()
+    assert [(a.actor, a.role, a.detail) for a in audits] == [
+        ("koordination", "coordinator", {"escalation_id": first})
+    ]
+    page = client.get(answer.headers["location"]).text
+    assert "Die Eskalation wurde quittiert." in page
+    assert page.count(">Quittieren</button>") == 4
+
+
+def test_assigning_and_resolving_through_the_forms(login: Login, kel: World) -> None:
+    client = login("koordination")
+    escalation = escalation_ids(kel, "ES-CAR-1")[0]
+    base = f"/dashboard/eskalationen/{escalation}"
+    missing = client.post(f"{base}/zuweisen", data={"form_key": "k" * 16, "assigned_to": " "})
+    assert "Bitte angeben, wem die Eskalation zugewiesen wird." in missing.text
+    client.post(f"{base}/zuweisen", data={"form_key": "z" * 16, "assigned_to": "Frau Beispiel"})
+    client.post(f"{base}/erledigen", data={"form_key": "e" * 16})
+    late = client.post(f"{base}/quittieren", data={"form_key": "q" * 16})
+    assert "Die Eskalation war bereits erledigt." in late.text
+    with kel.session() as s:
+        row = s.get(Escalation, escalation)
+        assert row is not None
+        assert (row.state, row.assigned_to) == ("resolved", "Frau Beispiel")
+    assert "4 offene oder quittierte Eskalationen" in client.get("/dashboard").text
+
+
+def test_only_coordinators_may_act_on_escalations(login: Login, kel: World) -> None:
+    escalation = escalation_ids(kel, "AC-CAR-1")[0]
+    answer = login("traeger.caritas").post(
+        f"/dashboard/eskalationen/{escalation}/erledigen", data={"form_key": "x" * 16}
+    )
+    assert answer.status_code == 403
+    assert "Keine Berechtigung" in answer.text
+    with kel.session() as s:
+        row = s.get(Escalation, escalation)
+        assert row is not None and row.state == "open"
+
+
+def test_case_page_shows_facts_deadlines_timeline_notifications_and_prefect_link(
+    login: Login, kel: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_UI_URL", "http://prefect.example:4200/")
+    with kel.session() as s:
+        case_id = s.exec(select(Referral.id).where(Referral.reference == "AC-DIA-1")).one()
+    answer = login("koordination").get("/dashboard/faelle/AC-DIA-1")
+    html = answer.text
+    assert answer.status_code == 200
+    assert "<h1>Fall AC-DIA-1</h1>" in html
+    for heading in ("Eckdaten", "Fristen", "Verlauf", "Benachrichtigungen", "Eskalationen"):
+        assert f">{heading}</h2>" in html
+    for fact in ("Schuldnerberatung", "Träger SB-DIAKONIE (SB-DIAKONIE)", "Aachen"):
+        assert fact in html
+    assert "Gutschein ausgegeben" in html
+    assert "offen – überfällig seit 9 Tagen" in html
+    assert f'href="http://prefect.example:4200/runs?tags=fall-{case_id}"' in html
+    assert "Flow-Runs in Prefect" in html
+    assert "ifk.aachen@jobcenter.example" in html  # the coordinator sees recipients
+
+
+def test_providers_never_see_e_mail_addresses_and_consent_gates_content(login: Login) -> None:
+    own = login("traeger.caritas").get("/dashboard/faelle/AC-CAR-1").text
+    assert "<td>Frist überschritten</td>" in own  # the notification to the caseworker …
+    assert "@" not in own  # … without its address
+    assert "Zwölf Gläubiger" in own  # the provider wrote it
+    coordinator = login("koordination").get("/dashboard/faelle/AC-CAR-1").text
+    assert "Zwölf Gläubiger" not in coordinator  # no Schweigepflichtentbindung
+    assert "Inhalt zurückgehalten" in coordinator
+
+
+def test_pages_redirect_to_the_login_when_not_signed_in(client: TestClient) -> None:
+    for url in ("/dashboard/", "/dashboard/faelle/AC-CAR-1"):
+        answer = client.get(url, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/dashboard/anmelden?next={url}"
+    answer = client.post(
+        "/dashboard/eskalationen/1/quittieren", data={"form_key": "x" * 16}, follow_redirects=False
+    )
+    assert answer.status_code == 303
