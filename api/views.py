@@ -87,15 +87,13 @@ def detail(
         select(Deadline).where(Deadline.referral_id == referral.id).order_by(col(Deadline.id))
     ).all()
     consent = consent_valid(session, referral.id, today)
-    own = user.role == Role.provider and user.provider_id == referral.provider_id
-    may_read = consent or own
     feedback = [
-        _feedback_out(f, may_read)
+        _feedback_out(f, may_read_content(user, f, consent))
         for f in session.exec(
             select(Feedback).where(Feedback.referral_id == referral.id).order_by(col(Feedback.id))
         )
     ]
-    if may_read and any(f.content for f in feedback):
+    if any(f.content for f in feedback):
         audit(
             session,
             now,
@@ -113,7 +111,7 @@ def detail(
         appointment_on=referral.appointment_on,
         first_appointment_on=referral.first_appointment_on,
         closed_on=referral.closed_on,
-        need_group=referral.need_group,
+        need_group=referral.need_group if consent or _current_provider(user, referral) else None,
         consent_valid=consent,
         allowed_events=allowed_events(service, referral.state),
         deadlines=[
@@ -153,6 +151,17 @@ def detail(
             )
         ],
     )
+
+
+def may_read_content(user: User, feedback: Feedback, consent: bool) -> bool:
+    """Whether `user` may read the content of `feedback`: with a valid consent (seed 003;
+    § 67b SGB X), or as the provider who wrote it."""
+    author = user.role == Role.provider and user.provider_id == feedback.provider_id
+    return consent or (author and feedback.provider_id is not None)
+
+
+def _current_provider(user: User, referral: Referral) -> bool:
+    return user.role == Role.provider and user.provider_id == referral.provider_id
 
 
 def _overdue(deadline: Deadline, today: date) -> bool:

@@ -115,6 +115,11 @@ class IntakeDecision(SQLModel, table=True):
 class Referral(SQLModel, table=True):
     """A Zuweisung to a KEL: state of the process, provider, site, caseworker mailbox."""
 
+    # open cases by state, service type, provider and site, counted from the index alone
+    __table_args__ = (
+        Index("ix_referral_open_counts", "state", "service_type", "provider_id", "site"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(unique=True, index=True)  # the Fachverfahren's pseudonymous id
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -162,6 +167,8 @@ class Voucher(SQLModel, table=True):
 class Deadline(SQLModel, table=True):
     """A Frist of one referral: kind, period, due date, whether it was met."""
 
+    __table_args__ = (Index("ix_deadline_overdue", "state", "due_on", "referral_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     referral_id: int = Field(foreign_key="referral.id", index=True)
     kind: str
@@ -193,6 +200,8 @@ class Timer(SQLModel, table=True):
 
 class Escalation(SQLModel, table=True):
     """An escalation to the Koordinator/in § 16a."""
+
+    __table_args__ = (Index("ix_escalation_inbox", "state", "created_at", "referral_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     referral_id: int = Field(foreign_key="referral.id", index=True)
@@ -231,6 +240,7 @@ class Feedback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     referral_id: int = Field(foreign_key="referral.id", index=True)
+    provider_id: int | None = Field(default=None, foreign_key="provider.id")  # the author
     kind: str
     received_on: date
     appointment_kept: bool | None = None

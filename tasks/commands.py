@@ -344,6 +344,7 @@ def _record_event_data(
         session.add(
             Feedback(
                 referral_id=referral.id,
+                provider_id=referral.provider_id,
                 kind=payload.event,
                 received_on=on,
                 **feedback.model_dump(

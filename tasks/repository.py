@@ -71,9 +71,11 @@ def open_deadlines(session: Session, referral_id: int) -> list[Deadline]:
 
 
 def consent_valid(session: Session, referral_id: int, on: date) -> bool:
-    """Whether a Schweigepflichtentbindung is in force on `on` (seed 003; § 67b SGB X)."""
+    """Whether a Schweigepflichtentbindung releasing content is in force on `on` (seed 003;
+    § 67b SGB X). A consent of scope ``status`` releases status fields only."""
     return any(
-        c.granted_on <= on
+        c.scope == "content"
+        and c.granted_on <= on
         and (c.withdrawn_on is None or c.withdrawn_on > on)
         and (c.expires_on is None or c.expires_on >= on)
         for c in session.exec(select(Consent).where(Consent.referral_id == referral_id))

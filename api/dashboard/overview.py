@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func
+from sqlalchemy import True_, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import visible
 from api.dashboard.cases import ESCALATION_STATES, error_page
@@ -45,6 +47,7 @@ router = APIRouter()
 
 OVERDUE_LIMIT = 50
 INBOX_LIMIT = 100
+INBOX_STATES = (EscalationState.open, EscalationState.acknowledged)
 Table = Literal["state", "service", "provider", "site", "overdue", "escalations"]
 Verb = Literal["quittieren", "zuweisen", "erledigen"]
 ACTIONS: dict[str, Action] = {
@@ -137,7 +140,7 @@ def overview(
 @router.post("/eskalationen/{escalation_id}/{verb}", summary="Eskalation bearbeiten")
 def act_on_escalation(
     request: Request,
-    escalation_id: int,
+    escalation_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
     verb: Verb,
     user: DashboardUser,
     session: SessionDep,
@@ -166,7 +169,8 @@ def act_on_escalation(
     except NotFound:
         return error_page(request, user, 404)
     except Problem as problem:
-        outcome = "bereits-erledigt" if problem.status == 409 else "abgelehnt"
+        resolved = problem.extra.get("state") == EscalationState.resolved
+        outcome = "bereits-erledigt" if resolved else "abgelehnt"
     return _back(outcome)
 
 
@@ -183,11 +187,11 @@ def open_cases(session: Session, registry: Registry, user: User) -> OpenCases:
         if state.final
     )
     rows = session.exec(
-        select(
-            Referral.service_type,
-            Referral.state,
-            Referral.provider_id,
-            Referral.site,
+        select(  # type: ignore[call-overload]  # sqlmodel types select() up to 4 columns
+            col(Referral.service_type),
+            col(Referral.state),
+            col(Referral.provider_id),
+            col(Referral.site),
             func.count(),
         )
         .where(visible(user), col(Referral.state).not_in(finals))
@@ -217,9 +221,7 @@ def open_cases(session: Session, registry: Registry, user: User) -> OpenCases:
             Count(s, state_titles[s], n)
             for s, n in sorted(states.items(), key=lambda i: (order.get(i[0], len(order)), i[0]))
         ],
-        by_service=[
-            Count(s, _service_title(registry, s), n) for s, n in sorted(services.items())
-        ],
+        by_service=[Count(s, _service_title(registry, s), n) for s, n in sorted(services.items())],
         by_provider=sorted(
             (
                 Count(known[p].code, known[p].name, n)
@@ -237,26 +239,19 @@ def overdue_deadlines(
     session: Session, user: User, today: date, limit: int | None
 ) -> tuple[list[OverdueDeadline], int]:
     """Open deadlines due before `today`, the most recently overdue first, and their count."""
-    condition = (
-        visible(user),
-        Deadline.state == DeadlineState.open,
-        col(Deadline.due_on) < today,
-    )
-    total = session.exec(
-        select(func.count())
-        .select_from(Deadline)
-        .join(Referral, col(Referral.id) == Deadline.referral_id)
-        .where(*condition)
-    ).one()
+    overdue = (col(Deadline.state) == DeadlineState.open, col(Deadline.due_on) < today)
+    counted = select(func.count()).select_from(Deadline).where(*overdue)
+    total = session.exec(_restricted(counted, Deadline.referral_id, user)).one()
     query = (
-        select(Referral.reference, Deadline.title, Deadline.due_on, Provider.code)
+        select(
+            col(Referral.reference), col(Deadline.title), col(Deadline.due_on), col(Provider.code)
+        )
         .join(Referral, col(Referral.id) == Deadline.referral_id)
         .outerjoin(Provider, col(Provider.id) == Referral.provider_id)
-        .where(*condition)
+        .where(visible(user), *overdue)
         .order_by(col(Deadline.due_on).desc(), col(Deadline.id).desc())
+        .limit(limit)
     )
-    if limit is not None:
-        query = query.limit(limit)
     rows = [
         OverdueDeadline(reference, title, due_on, (today - due_on).days, code)
         for reference, title, due_on, code in session.exec(query)
@@ -267,37 +262,46 @@ def overdue_deadlines(
 def escalation_inbox(
     session: Session, user: User, limit: int | None
 ) -> tuple[list[InboxEntry], int]:
-    """Open and acknowledged escalations of visible cases, newest first, and their count."""
-    condition = (
-        visible(user),
-        col(Escalation.state).in_([EscalationState.open, EscalationState.acknowledged]),
+    """Open and acknowledged escalations of visible cases, newest first, and their count.
+
+    One query per state, each read in index order (state, created_at) with a LIMIT, so
+    thousands of resolved or waiting escalations are never sorted as a whole."""
+    counted = (
+        select(func.count()).select_from(Escalation).where(col(Escalation.state).in_(INBOX_STATES))
     )
-    total = session.exec(
-        select(func.count())
-        .select_from(Escalation)
-        .join(Referral, col(Referral.id) == Escalation.referral_id)
-        .where(*condition)
-    ).one()
-    query = (
-        select(Escalation, Referral.reference)
-        .join(Referral, col(Referral.id) == Escalation.referral_id)
-        .where(*condition)
-        .order_by(col(Escalation.created_at).desc(), col(Escalation.id).desc())
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    entries = [
-        InboxEntry(
-            id=e.id or 0,
-            reference=reference,
-            reason=e.reason,
-            state=e.state,
-            since=e.created_at.astimezone(BERLIN),
-            assigned_to=e.assigned_to,
+    total = session.exec(_restricted(counted, Escalation.referral_id, user)).one()
+    entries: list[InboxEntry] = []
+    for state in INBOX_STATES:
+        query = (
+            select(Escalation, Referral.reference)
+            .join(Referral, col(Referral.id) == Escalation.referral_id)
+            .where(visible(user), Escalation.state == state)
+            .order_by(col(Escalation.created_at).desc(), col(Escalation.id).desc())
+            .limit(limit)
         )
-        for e, reference in session.exec(query)
-    ]
-    return entries, int(total)
+        entries += (
+            InboxEntry(
+                id=e.id or 0,
+                reference=reference,
+                reason=e.reason,
+                state=e.state,
+                since=e.created_at.astimezone(BERLIN),
+                assigned_to=e.assigned_to,
+            )
+            for e, reference in session.exec(query)
+        )
+    entries.sort(key=lambda e: (e.since, e.id), reverse=True)
+    return entries[:limit], int(total)
+
+
+def _restricted(query: SelectOfScalar[int], referral_id: int, user: User) -> SelectOfScalar[int]:
+    """`query` limited to the cases `user` may see; the join to `Referral` is left out when
+    the access rule admits every case (coordination, administration), so a count reads
+    one index only."""
+    condition = visible(user)
+    if isinstance(condition, True_):
+        return query
+    return query.join(Referral, col(Referral.id) == referral_id).where(condition)
 
 
 def _csv(session: Session, registry: Registry, user: User, today: date, table: Table) -> Response:
@@ -334,9 +338,7 @@ def _csv(session: Session, registry: Registry, user: User, today: date, table: T
         "site": (("Standort", "Bezeichnung"), cases.by_site),
     }
     header, lines = counts[table]
-    return csv_response(
-        name, (*header, "Offene Fälle"), ((c.key, c.title, c.cases) for c in lines)
-    )
+    return csv_response(name, (*header, "Offene Fälle"), ((c.key, c.title, c.cases) for c in lines))
 
 
 def _state_title(registry: Registry, service_type: str, state: str) -> str:

@@ -27,9 +27,10 @@ from sqlmodel import Session, col, select
 from api.access import referral_for
 from api.dashboard.web import DashboardUser
 from api.deps import NowDep, RegistryDep, SessionDep
+from api.views import may_read_content
 from models.clock import local_date
 from models.process import Registry
-from models.tables import Feedback, Provider, Referral, Role, User, Voucher
+from models.tables import Feedback, Provider, Referral, Voucher
 from tasks.repository import Actor, NotFound, audit, consent_valid
 
 router = APIRouter()
@@ -277,13 +278,6 @@ def _filename(sheet: ReportSheet, feedback_id: int) -> str:
     return f"{sheet.title}-{safe}-{feedback_id}.pdf"
 
 
-def may_read_content(session: Session, user: User, referral: Referral, today: date) -> bool:
-    """The rule of `api.views.detail`: valid consent, or the provider who wrote it."""
-    assert referral.id is not None
-    own = user.role == Role.provider and user.provider_id == referral.provider_id
-    return own or consent_valid(session, referral.id, today)
-
-
 @router.get("/faelle/{reference}/berichte/{feedback_id:int}.pdf", include_in_schema=False)
 def report_pdf(
     reference: str,
@@ -303,7 +297,8 @@ def report_pdf(
     ):
         raise NotFound(f"Kein Bericht {feedback_id} zur Zuweisung {reference!r}")
     today = local_date(now)
-    may_read = may_read_content(session, user, referral, today)
+    assert referral.id is not None
+    may_read = may_read_content(user, feedback, consent_valid(session, referral.id, today))
     if may_read and (feedback.content or feedback.modules or feedback.need_group is not None):
         audit(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
@@ -49,7 +49,7 @@ def list_escalations(
     dependencies=[require(Role.coordinator, Role.admin)],
 )
 def act_on_escalation(
-    escalation_id: int,
+    escalation_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     action: Action,
     user: CurrentUser,
     session: SessionDep,
@@ -71,8 +71,8 @@ def act_on_escalation(
 
 
 def escalation_for(session: Session, user: User, escalation_id: int) -> tuple[Escalation, str]:
-    """The unresolved escalation `escalation_id` and its case reference, if `user` sees the
-    case; raises `NotFound` (not visible) or a 409 `Problem` (already resolved)."""
+    """The escalation `escalation_id` and its case reference, if `user` sees the case;
+    raises `NotFound` otherwise."""
     row = session.exec(
         select(Escalation, Referral.reference)
         .join(Referral, col(Referral.id) == Escalation.referral_id)
@@ -81,8 +81,6 @@ def escalation_for(session: Session, user: User, escalation_id: int) -> tuple[Es
     if row is None:
         raise NotFound(f"Keine Eskalation {escalation_id}")
     escalation, reference = row
-    if escalation.state == EscalationState.resolved:
-        raise Problem(409, "Die Eskalation ist bereits erledigt.", state=escalation.state)
     return escalation, reference
 
 
@@ -95,7 +93,10 @@ def change_escalation(
     assigned_to: str | None = None,
 ) -> None:
     """Quittieren, zuweisen (`assigned_to`, else 422) or erledigen; audited and committed.
-    Shared by the API and the dashboard."""
+    A resolved escalation is not changed again (409). Shared by the API and the dashboard;
+    called inside `idempotent`, so a repeated request replays its first answer first."""
+    if escalation.state == EscalationState.resolved:
+        raise Problem(409, "Die Eskalation ist bereits erledigt.", state=escalation.state)
     if action == "acknowledge":
         escalation.state, escalation.acknowledged_at = EscalationState.acknowledged, now
     elif action == "resolve":

@@ -65,17 +65,14 @@ def create_referral(
     registry.service(body.service_type)
     reference = body.reference or f"Z-{local_date(now):%Y}-{secrets.token_hex(4).upper()}"
     payload = StartReferral.model_validate(body.model_dump(exclude={"reference", "occurred_on"}))
-    if session.exec(select(Referral.id).where(Referral.reference == reference)).first():
-        raise Problem(409, f"Aktenzeichen {reference!r} ist bereits vergeben.")
     submission = Submission(
         "start_referral", reference, body.occurred_on or local_date(now), payload
     )
-    return idempotent(
-        session,
-        user,
-        idem,
-        now,
-        lambda: submit(
+
+    def write() -> Accepted:
+        if session.exec(select(Referral.id).where(Referral.reference == reference)).first():
+            raise Problem(409, f"Aktenzeichen {reference!r} ist bereits vergeben.")
+        return submit(
             session,
             submission,
             user=user,
@@ -83,8 +80,9 @@ def create_referral(
             registry=registry,
             settings=settings,
             trigger=trigger,
-        ),
-    )
+        )
+
+    return idempotent(session, user, idem, now, write)
 
 
 @router.get("", response_model=list[ReferralSummary], summary="Zuweisungen suchen")

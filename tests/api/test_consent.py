@@ -79,12 +79,6 @@ def test_without_consent_the_feedback_is_stored_but_the_caseworker_sees_only_sta
     assert stored.need_group == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/views.py detail(): ReferralOut.need_group=referral.need_group is shown "
-    "without consent; the provider's Hilfebedarfsgruppe leaks although FeedbackOut "
-    "withholds it",
-)
 def test_without_consent_the_caseworker_does_not_see_the_need_group_on_the_case_either(
     client_for: ClientFor, reported: str
 ) -> None:
@@ -158,11 +152,6 @@ def test_an_expired_consent_no_longer_releases_the_content(
     assert (on_last_day["content_withheld"], after["content_withheld"]) == (False, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG tasks/repository.py consent_valid() ignores Consent.scope: a consent with "
-    "scope 'status' (status only) releases the content like scope 'content'",
-)
 def test_a_consent_limited_to_status_does_not_release_the_content(
     client_for: ClientFor, reported: str
 ) -> None:
@@ -186,12 +175,6 @@ def test_the_provider_who_wrote_the_feedback_always_sees_its_content(
     assert seen["content"]["ziele"] == "Schuldenbereinigungsplan"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/views.py detail(): 'own' means the case's current provider, not the "
-    "feedback's author (Feedback has no provider); after a reroute the new provider reads "
-    "the previous provider's content without consent",
-)
 def test_a_provider_assigned_later_does_not_see_the_previous_providers_content(
     client_for: ClientFor, reported: str
 ) -> None:

@@ -89,9 +89,7 @@ def test_invalid_input_answers_422_naming_each_field(client_for: ClientFor, app:
     assert "customer_number" in problem["detail"]
 
 
-def test_invalid_nested_feedback_names_the_nested_field(
-    client_for: ClientFor, case: str
-) -> None:
+def test_invalid_nested_feedback_names_the_nested_field(client_for: ClientFor, case: str) -> None:
     answer = client_for("traeger.caritas").write(
         f"/api/v1/referrals/{case}/events", feedback_event(need_group=0)
     )
@@ -257,7 +255,9 @@ REJECTED = [
         422,
     ),
     Rejected("unknown escalation", "koordination", "/api/v1/escalations/999/resolve", None, 404),
-    Rejected("unknown escalation action", "koordination", "/api/v1/escalations/1/loeschen", None, 422),
+    Rejected(
+        "unknown escalation action", "koordination", "/api/v1/escalations/1/loeschen", None, 422
+    ),
 ]
 
 
@@ -357,12 +357,6 @@ def test_the_same_key_and_body_replays_the_first_answer_with_one_effect(
     assert (count(kel, Command), count(kel, Referral)) == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/routes/referrals.py create_referral(): the 'Aktenzeichen bereits "
-    "vergeben' check (409) runs before idempotent(), so a repeat of a successful create "
-    "with the same key and an explicit reference answers 409 instead of the first answer",
-)
 def test_the_same_key_replays_a_referral_created_with_its_own_reference(
     client_for: ClientFor, app: FastAPI, kel: World
 ) -> None:
@@ -388,12 +382,6 @@ def test_a_repeated_feedback_is_stored_once(client_for: ClientFor, case: str, ke
     assert (count(kel, Feedback), count(kel, Command)) == (1, 2)  # start + one feedback
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/routes/escalations.py act_on_escalation(): the 'bereits erledigt' check "
-    "(409) runs before idempotent(), so repeating a successful resolve with the same key "
-    "answers 409 instead of the first answer",
-)
 def test_a_repeated_escalation_action_replays_the_first_answer(
     client_for: ClientFor, escalated_case: str, kel: World
 ) -> None:
@@ -517,9 +505,9 @@ def both_past_the_reference_check(kel: World) -> Iterator[None]:
     def hold(*args: Any) -> None:
         statement: str = args[2]
         lines = [line.strip() for line in statement.splitlines()]
-        if lines[:1] == ["SELECT referral.id"] and "referral.reference = ?" in lines[-1]:
-            if next(arrivals) < 2:
-                barrier.wait()
+        check = lines[:1] == ["SELECT referral.id"] and "referral.reference = ?" in lines[-1]
+        if check and next(arrivals) < 2:
+            barrier.wait()
 
     eng = engine(kel.url)
     event.listen(eng, "before_cursor_execute", hold)
@@ -547,13 +535,6 @@ def test_two_identical_requests_at_the_same_time_have_one_effect_and_one_answer(
     assert (count(kel, Command), count(kel, Referral), count(kel, IdempotencyRecord)) == (1, 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/routes/referrals.py create_referral(): the 409 'Aktenzeichen bereits "
-    "vergeben' check is not atomic with the insert; the request that loses the race is "
-    "refused later by tasks/commands.py _start_referral() as CommandRejected, which "
-    "api/errors.py maps to 422",
-)
 def test_two_keys_creating_the_same_reference_at_the_same_time_give_one_202_and_one_409(
     server: str, client_for: ClientFor, kel: World, both_past_the_reference_check: None
 ) -> None:

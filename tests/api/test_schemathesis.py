@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -29,19 +30,37 @@ from tests.api.conftest import JWT_SECRET, ApiClient, sweep_to_escalation
 from tests.factories import World
 
 EXAMPLES = 25
+INT64 = 2**63
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
-def operations() -> list[tuple[str, str]]:
-    """(method, path) of every operation in the OpenAPI document (read without a database)."""
+def negatable(operation: dict[str, Any]) -> bool:
+    """Whether invalid input exists for `operation`: a body, or a parameter that is not
+    an unconstrained string (a bare path segment is always a valid string)."""
+    if "requestBody" in operation:
+        return True
+    return any(
+        param["schema"].get("type") != "string" or set(param["schema"]) & CONSTRAINTS
+        for param in operation.get("parameters", [])
+    )
+
+
+CONSTRAINTS = {"minLength", "maxLength", "pattern", "enum", "format", "anyOf", "const"}
+
+
+def operations() -> list[Any]:
+    """(method, path, mode) for every operation of the OpenAPI document, read without a
+    database: valid input for all, invalid input where there is any."""
     document = create_app(
         Settings(database_url="sqlite://", jwt_secret=JWT_SECRET), trigger=InProcess()
     ).openapi()
     return [
-        (method.upper(), path)
+        pytest.param(method.upper(), path, mode, id=f"{method.upper()} {path} {mode.value}")
         for path, item in document["paths"].items()
-        for method in item
+        for method, operation in item.items()
         if method in METHODS
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        if mode == GenerationMode.POSITIVE or negatable(operation)
     ]
 
 
@@ -56,8 +75,7 @@ def api_schema(
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-@pytest.mark.parametrize(("method", "path"), operations(), ids=" ".join)
+@pytest.mark.parametrize(("method", "path", "mode"), operations())
 def test_no_generated_request_makes_the_server_fail(
     api_schema: schemathesis.BaseSchema,
     client_for: Callable[[str], ApiClient],
@@ -75,9 +93,11 @@ def test_no_generated_request_makes_the_server_fail(
         derandomize=True,
         database=None,
         deadline=None,
+        phases=[Phase.explicit, Phase.generate],  # report the first failure, unshrunk
         suppress_health_check=list(HealthCheck),
     )
     def no_server_error(case: schemathesis.Case) -> None:
+        assume(not beyond_64_bits(case))  # known 5xx, pinned below
         answer = case.call_and_validate(
             headers={"Authorization": token}, checks=[not_a_server_error]
         )
@@ -87,3 +107,48 @@ def test_no_generated_request_makes_the_server_fail(
 
     assert sent, "no request was generated"
     assert max(sent) < 500
+    if path != "/api/v1/auth/token":  # the admin's token was accepted throughout
+        assert 401 not in sent
+
+
+def beyond_64_bits(case: schemathesis.Case) -> bool:
+    """Whether a path or query parameter is an integer SQLite cannot store (see below)."""
+    values = [*(case.path_parameters or {}).values(), *(case.query or {}).values()]
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            try:
+                number = int(str(item).strip())
+            except ValueError:
+                continue
+            if not -INT64 <= number < INT64:
+                return True
+    return False
+
+
+# Found by the run above; excluded from it by `beyond_64_bits` until fixed.
+OVERFLOWS = [
+    pytest.param("GET", f"/api/v1/referrals?offset={INT64}", id="referrals offset"),
+    pytest.param("GET", f"/api/v1/audit?referral_id={INT64}", id="audit referral_id"),
+    pytest.param("GET", f"/api/v1/audit?referral_id={-INT64 - 1}", id="audit negative id"),
+    pytest.param("GET", f"/api/v1/audit?before_id={INT64}", id="audit before_id"),
+    pytest.param("POST", f"/api/v1/escalations/{INT64}/resolve", id="escalation id"),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: integer parameters without an upper bound (api/routes/referrals.py "
+    "list_referrals offset, api/routes/audit.py referral_id/before_id, "
+    "api/routes/escalations.py escalation_id) reach SQLite unchecked: OverflowError "
+    "'Python int too large to convert to SQLite INTEGER' -> 500",
+)
+@pytest.mark.parametrize(("method", "url"), OVERFLOWS)
+def test_an_integer_beyond_64_bits_answers_a_4xx_problem_not_a_server_error(
+    app: FastAPI, client_for: Callable[[str], ApiClient], method: str, url: str
+) -> None:
+    headers = dict(client_for("admin").headers) | {"Idempotency-Key": "riesig-12345"}
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as client:
+        answer = client.request(method, url)
+
+    assert answer.status_code in (404, 422), answer.text
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -34,23 +34,37 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium fe
 
 def seed(w: World) -> None:
     """Three Schulden cases at two providers and sites; one stuck, so it escalates."""
-    w.add(provider("SB-CARITAS", ("schulden",), name="Caritas Schuldnerberatung"),
-          provider("SB-DIAKONIE", ("schulden",), name="Diakonie Schuldnerberatung"))
+    w.add(
+        provider("SB-CARITAS", ("schulden",), name="Caritas Schuldnerberatung"),
+        provider("SB-DIAKONIE", ("schulden",), name="Diakonie Schuldnerberatung"),
+    )
     start = TODAY - timedelta(days=40)
     w.start("Z-STUCK", start, provider_code="SB-CARITAS", customer_number="K1")
     w.start("Z-OK", start, provider_code="SB-CARITAS", customer_number="K2")
-    w.event("Z-OK", start + timedelta(days=3), "appointment_booked",
-            appointment_on=start + timedelta(days=10))
+    w.event(
+        "Z-OK",
+        start + timedelta(days=3),
+        "appointment_booked",
+        appointment_on=start + timedelta(days=10),
+    )
     w.event("Z-OK", start + timedelta(days=10), "appointment_kept")
-    w.start("Z-OTHER", start, provider_code="SB-DIAKONIE", customer_number="K3",
-            site="Eschweiler")
+    w.start("Z-OTHER", start, provider_code="SB-DIAKONIE", customer_number="K3", site="Eschweiler")
     fire_due_timers(w.session, w.registry, w.settings, at(TODAY, 6))
     now = at(TODAY)
     w.add(
-        User(username="koordination", role="coordinator", created_at=now,
-             password_hash=hash_password(PASSWORD)),
-        User(username="caritas", role="provider", provider_id=1, created_at=now,
-             password_hash=hash_password(PASSWORD)),
+        User(
+            username="koordination",
+            role="coordinator",
+            created_at=now,
+            password_hash=hash_password(PASSWORD),
+        ),
+        User(
+            username="caritas",
+            role="provider",
+            provider_id=1,
+            created_at=now,
+            password_hash=hash_password(PASSWORD),
+        ),
     )
 
 
@@ -60,8 +74,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     migrate(url)
     w = world(url)
     seed(w)
-    app = create_app(w.settings.model_copy(update={"jwt_secret": None}),
-                     clock=FakeClock(at(TODAY, 10)), trigger=InProcess())
+    app = create_app(
+        w.settings.model_copy(update={"jwt_secret": None}),
+        clock=FakeClock(at(TODAY, 10)),
+        trigger=InProcess(),
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -80,9 +97,16 @@ def browser() -> Iterator[object]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield chromium
         chromium.close()

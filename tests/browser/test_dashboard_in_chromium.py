@@ -47,9 +47,7 @@ def test_a_coordinator_finds_an_overdue_case_and_acknowledges_its_escalation(
     expect(row).to_contain_text("quittiert")
 
 
-def test_a_coordinator_enters_a_soll_and_sees_the_deviation(
-    served: str, browser: Browser
-) -> None:
+def test_a_coordinator_enters_a_soll_and_sees_the_deviation(served: str, browser: Browser) -> None:
     page = log_in(browser, served, "koordination")
     page.get_by_role("link", name="Eintrittsplanung").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Eintrittsplanung")

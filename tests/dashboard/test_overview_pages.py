@@ -2,8 +2,9 @@
 
 Three open Schuldnerberatung cases started on 2.3.2026 (two at SB-CARITAS, one at
 SB-DIAKONIE; sites Aachen and Eschweiler) and one closed case; AC-CAR-1 has sent its
-first feedback. The deadline sweep of 25.3. has made five overdue deadlines, each escalated. Users log in
-through the dashboard's login form; the clock is fake, flows run in process.
+first feedback. The deadline sweep of 25.3. has made five overdue deadlines, each
+escalated. Users log in through the dashboard's login form; the clock is fake, flows run
+in process.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ JWT_SECRET = "9b1e4c7a2d5f8e0b3a6c9d2e5f8a1b4c7d0e3f6a9b2c5d8e1f4a7b0c3d6e9f2a"
 PASSWORD = "Dashboard-2026!"
 STARTED = date(2026, 3, 2)
 SWEPT = date(2026, 3, 25)  # first appointment and first feedback (due 16.3.) escalate on 24.3.
-USERS = {
+USERS: dict[str, tuple[str, str | None, str | None]] = {
     "koordination": ("coordinator", None, None),
     "ifk.eschweiler": ("caseworker", "Eschweiler", None),
     "traeger.caritas": ("provider", None, "SB-CARITAS"),
@@ -74,13 +75,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fire_due_timers(w.session, w.registry, w.settings, at(SWEPT))
     with w.session() as s:
         codes = {p.code: p.id for p in s.exec(select(Provider))}
-        for username, (role, site, code) in USERS.items():
+        for username, (role, user_site, provider_code) in USERS.items():
             s.add(
                 User(
                     username=username,
                     role=role,
-                    site=site,
-                    provider_id=codes[code] if code else None,
+                    site=user_site,
+                    provider_id=codes[provider_code] if provider_code else None,
                     password_hash=hash_password(PASSWORD),
                     created_at=at(STARTED),
                 )
@@ -195,7 +196,7 @@ def test_a_provider_sees_only_its_own_cases(login: Login) -> None:
     assert "Insgesamt <strong>2</strong> offene Fälle" in html
     assert "AC-CAR-1" in html and "ES-CAR-1" in html
     assert "AC-DIA-1" not in html and "SB-DIAKONIE" not in html
-    assert "<form method=\"post\" action=\"/dashboard/eskalationen" not in html
+    assert '<form method="post" action="/dashboard/eskalationen' not in html
     providers = parse_csv(client.get("/dashboard/?format=csv&table=provider").content)
     assert providers[1:] == [["SB-CARITAS", "Träger SB-CARITAS", "2"]]
 
@@ -264,6 +265,17 @@ def test_assigning_and_resolving_through_the_forms(login: Login, kel: World) -> 
     assert "4 offene oder quittierte Eskalationen" in client.get("/dashboard").text
 
 
+def test_an_unknown_escalation_answers_404(login: Login) -> None:
+    client = login("koordination")
+    for escalation in (999, 2**63 - 1):
+        answer = client.post(
+            f"/dashboard/eskalationen/{escalation}/erledigen", data={"form_key": "x" * 16}
+        )
+        assert answer.status_code == 404
+    too_big = client.post("/dashboard/eskalationen/99999999999999999999/erledigen")
+    assert too_big.status_code == 422
+
+
 def test_only_coordinators_may_act_on_escalations(login: Login, kel: World) -> None:
     escalation = escalation_ids(kel, "AC-CAR-1")[0]
     answer = login("traeger.caritas").post(
@@ -316,3 +328,4 @@ def test_pages_redirect_to_the_login_when_not_signed_in(client: TestClient) -> N
         "/dashboard/eskalationen/1/quittieren", data={"form_key": "x" * 16}, follow_redirects=False
     )
     assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/dashboard/anmelden")
