@@ -48,7 +48,7 @@ def check_may_report(user: User, service: ServiceConfig, event: str) -> None:
 
 
 def check_may_start(user: User, site: str) -> None:
-    """Referrals are started by caseworkers of the site (or admins)."""
+    """Intakes and referrals are made by caseworkers of the site (or admins)."""
     if user.role == Role.admin:
         return
     if user.role != Role.caseworker:

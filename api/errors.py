@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.process import UnknownServiceType
 from models.routing import IncompleteFacts
 from models.statemachine import InvalidTransition
-from tasks.commands import CommandRejected
+from tasks.commands import CommandRejected, ReferenceTaken
 from tasks.repository import NotFound
 
 PROBLEM = "application/problem+json"
@@ -81,6 +81,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, str(exc.args[0]) if exc.args else "Nicht gefunden")
+
+    @app.exception_handler(ReferenceTaken)
+    async def _taken(_: Request, exc: ReferenceTaken) -> JSONResponse:
+        return problem(409, str(exc.args[0]))
 
     @app.exception_handler(CommandRejected)
     @app.exception_handler(UnknownServiceType)

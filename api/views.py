@@ -113,7 +113,9 @@ def detail(
         closed_on=referral.closed_on,
         need_group=referral.need_group if consent or _current_provider(user, referral) else None,
         consent_valid=consent,
-        allowed_events=allowed_events(service, referral.state),
+        allowed_events=[
+            e for e in allowed_events(service, referral.state) if e in service.reportable_events
+        ],
         deadlines=[
             DeadlineOut(
                 kind=d.kind,

@@ -191,6 +191,11 @@ class ServiceConfig:
     def working_days(self) -> bool:
         return self.standard.day_count == "working_days"
 
+    @property
+    def reportable_events(self) -> frozenset[str]:
+        """Events someone may report (``by`` not empty); the rest only the system fires."""
+        return frozenset(t.event for t in self.process.transitions if t.by)
+
     def period(self, deadline: str) -> str | None:
         """The ISO period of `deadline` for this service, None when "individuell"."""
         return self.standard.periods.get(self.process.deadlines[deadline].period)

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.commands import FEEDBACK_EVENTS, Intake, ReferralEvent, StartReferral
@@ -49,6 +50,10 @@ PAYLOADS: dict[str, type[BaseModel]] = {
 
 class CommandRejected(ValueError):
     """The command cannot be applied; the message (German) says why."""
+
+
+class ReferenceTaken(CommandRejected):
+    """A referral with this Aktenzeichen exists already."""
 
 
 @dataclass
@@ -255,7 +260,7 @@ def _start_referral(
 ) -> Referral:
     service = registry.service(payload.service_type)
     if session.exec(select(Referral.id).where(Referral.reference == command.reference)).first():
-        raise CommandRejected(f"Aktenzeichen {command.reference!r} ist bereits vergeben")
+        raise ReferenceTaken(f"Aktenzeichen {command.reference!r} ist bereits vergeben")
     if service.standard.consent == "required" and payload.consent is None:
         raise CommandRejected(
             f"{service.title}: Schweigepflichtentbindung (schriftlich oder elektronisch) "
@@ -287,7 +292,10 @@ def _start_referral(
         updated_at=now,
     )
     session.add(referral)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # taken by a concurrent request since the check above
+        raise ReferenceTaken(f"Aktenzeichen {command.reference!r} ist bereits vergeben") from None
     assert referral.id is not None
     if payload.consent is not None:
         session.add(Consent(referral_id=referral.id, **payload.consent.model_dump()))

@@ -22,10 +22,10 @@ router = APIRouter(prefix="/audit", tags=["Audit"])
 )
 def read_audit(
     session: SessionDep,
-    referral_id: int | None = None,
+    referral_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     actor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> list[AuditOut]:
     """Unveränderliches Protokoll aller Schreibvorgänge und Lesezugriffe auf Inhalte von
     Rückmeldungen: wer, wann, was, in welcher Rolle; neueste zuerst."""

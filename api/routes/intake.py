@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.access import check_may_start
 from api.deps import (
     CurrentUser,
     NowDep,
@@ -45,6 +46,7 @@ def intake(
     """Ordnet den Kunden nach dem Eingangszonenfilter (Regeln 1.1 a/b, 1.2 a–l, 1.3) einem
     Team zu und nennt die Regel, die gegriffen hat (seed 002 §4.4.1, Anlage 6). Die
     Entscheidung wird gespeichert (Prozessdaten ohne Namen)."""
+    check_may_start(user, body.site)
     payload = Intake.model_validate(body.model_dump(exclude={"occurred_on"}))
     decision = route(payload.facts)
 

@@ -69,9 +69,7 @@ def create_referral(
         "start_referral", reference, body.occurred_on or local_date(now), payload
     )
 
-    def write() -> Accepted:
-        if session.exec(select(Referral.id).where(Referral.reference == reference)).first():
-            raise Problem(409, f"Aktenzeichen {reference!r} ist bereits vergeben.")
+    def write() -> Accepted:  # a taken Aktenzeichen answers 409 (tasks.commands.ReferenceTaken)
         return submit(
             session,
             submission,
@@ -97,7 +95,7 @@ def list_referrals(
     site: str | None = None,
     overdue: Annotated[bool | None, Query(description="nur mit überfälliger Frist")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[ReferralSummary]:
     """Die Zuweisungen, die Sie sehen dürfen (Träger: eigene; IFK: eigener Standort;
     Koordination: alle), gefiltert nach Zustand, Leistungsart, Träger, Standort und

@@ -8,7 +8,6 @@ two identical requests at the same time (against a real server) have one effect.
 
 from __future__ import annotations
 
-import itertools
 import socket
 import threading
 import time
@@ -21,10 +20,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlmodel import SQLModel, select
 
-from models.db import engine
 from models.tables import (
     AuditEvent,
     Command,
@@ -494,35 +491,13 @@ def at_the_same_time(*requests: Callable[[], httpx.Response]) -> list[httpx.Resp
     return [a for a in answers if a is not None]
 
 
-@pytest.fixture
-def both_past_the_reference_check(kel: World) -> Iterator[None]:
-    """Make the race happen every time: the first two ``SELECT referral.id ... WHERE
-    reference`` queries (the route's "Aktenzeichen vergeben?" check of each request) wait
-    for each other, so both requests pass the check before either has written anything."""
-    barrier = threading.Barrier(2, timeout=20)
-    arrivals = itertools.count()
-
-    def hold(*args: Any) -> None:
-        statement: str = args[2]
-        lines = [line.strip() for line in statement.splitlines()]
-        check = lines[:1] == ["SELECT referral.id"] and "referral.reference = ?" in lines[-1]
-        if check and next(arrivals) < 2:
-            barrier.wait()
-
-    eng = engine(kel.url)
-    event.listen(eng, "before_cursor_execute", hold)
-    yield
-    event.remove(eng, "before_cursor_execute", hold)
-    assert next(arrivals) >= 2, "the race was not provoked"
-
-
 def post(server: str, token: str, key: str, body: Any) -> Callable[[], httpx.Response]:
     headers = {"Authorization": token, "Idempotency-Key": key}
     return lambda: httpx.post(f"{server}/api/v1/referrals", json=body, headers=headers, timeout=30)
 
 
 def test_two_identical_requests_at_the_same_time_have_one_effect_and_one_answer(
-    server: str, client_for: ClientFor, kel: World, both_past_the_reference_check: None
+    server: str, client_for: ClientFor, kel: World
 ) -> None:
     token = client_for("ifk.aachen").headers["Authorization"]
     body = referral_body("AC-PAR-1")
@@ -536,7 +511,7 @@ def test_two_identical_requests_at_the_same_time_have_one_effect_and_one_answer(
 
 
 def test_two_keys_creating_the_same_reference_at_the_same_time_give_one_202_and_one_409(
-    server: str, client_for: ClientFor, kel: World, both_past_the_reference_check: None
+    server: str, client_for: ClientFor, kel: World
 ) -> None:
     token = client_for("ifk.aachen").headers["Authorization"]
     body = referral_body("AC-PAR-2")

@@ -496,6 +496,7 @@ def report(kel: World, uncompressed: None) -> dict[str, int]:
         ):
             feedback = Feedback(
                 referral_id=referral.id,
+                provider_id=caritas.id,
                 kind=kind,
                 received_on=on,
                 appointment_kept=True,

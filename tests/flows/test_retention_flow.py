@@ -22,7 +22,7 @@ def test_the_flow_anonymises_closed_cases_and_returns_the_counts(
     kel.start("Z-1", date(2026, 3, 2), customer_number="K1")
     kel.event("Z-1", CLOSED, "customer_withdrew", actor=CASEWORKER)
 
-    counts = anonymise(as_of=at(date(2031, 4, 1), 2))
+    counts = anonymise(as_of=at(date(2031, 4, 2), 2))  # the day after the five years
 
     assert counts == {"referrals": 1, "customers": 1, "feedback": 0, "commands": 2}
     with kel.session() as s:
