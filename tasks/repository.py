@@ -53,8 +53,12 @@ SYSTEM = Actor()
 
 
 def referral_by_reference(session: Session, reference: str) -> Referral:
-    """The referral with Fachverfahren reference `reference`; raises `NotFound`."""
-    referral = session.exec(select(Referral).where(Referral.reference == reference)).first()
+    """The referral with Fachverfahren reference `reference`, locked for this transaction
+    (``FOR UPDATE`` on PostgreSQL: an event and a timer of one case are applied one after
+    the other); raises `NotFound`."""
+    referral = session.exec(
+        select(Referral).where(Referral.reference == reference).with_for_update()
+    ).first()
     if referral is None:
         raise NotFound(f"Keine Zuweisung mit Aktenzeichen {reference!r}")
     return referral

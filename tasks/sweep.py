@@ -61,9 +61,11 @@ def fire_due_timers(
                     .with_for_update(skip_locked=True)
                 )
             )
-            for timer in timers:
+            # one case after the other, in id order: referral rows are locked in a fixed
+            # order, so parallel sweeps never deadlock; a case's timers keep their order
+            for timer in sorted(timers, key=lambda t: (t.referral_id, t.fire_at, t.id)):
                 deadline = session.get(Deadline, timer.deadline_id)
-                referral = session.get(Referral, timer.referral_id)
+                referral = session.get(Referral, timer.referral_id, with_for_update=True)
                 assert deadline is not None and referral is not None
                 decision = decide(
                     case_view(session, referral, today),
