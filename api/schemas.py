@@ -151,6 +151,7 @@ class VoucherOut(BaseModel):
 
 
 class FeedbackOut(BaseModel):
+    id: int
     kind: str
     received_on: date
     appointment_kept: bool | None

@@ -171,7 +171,9 @@ def _overdue(deadline: Deadline, today: date) -> bool:
 
 
 def _feedback_out(feedback: Feedback, may_read: bool) -> FeedbackOut:
+    assert feedback.id is not None
     status = FeedbackOut(
+        id=feedback.id,
         kind=feedback.kind,
         received_on=feedback.received_on,
         appointment_kept=feedback.appointment_kept,

@@ -103,7 +103,7 @@ def run_demo(
         period_end=end - timedelta(days=1),
         extra={
             "Simulierte Monate": str(months),
-            "Skalierung": f"{scale:g}",
+            "Skalierung": f"{scale:g}".replace(".", ","),
             "Seed": str(seed),
             "Zuweisungen": str(referrals),
             "Eskalationen": str(escalations),

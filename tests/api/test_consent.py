@@ -65,6 +65,7 @@ def test_without_consent_the_feedback_is_stored_but_the_caseworker_sees_only_sta
     assert (
         seen
         == {
+            "id": 1,
             "kind": "first_feedback",
             "received_on": "2026-03-02",
             "appointment_kept": True,
