@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from models import german
 from models.kennzahlen import (
     COLUMNS,
     PHASE_TITLES,
@@ -27,20 +28,9 @@ SOURCE = "Kennzahlen nach seed 002 §4.1 (Bericht 01, JC StädteRegion Aachen)"
 PHASES_FIELD = "open_over_90_days"
 
 
-def datum(value: date) -> str:
-    return value.strftime("%d.%m.%Y")
-
-
 def zahl(value: float | None, decimals: int = 1, *, thousands: bool = False) -> str:
-    """German number format: decimal comma (and thousands dot if asked); None -> ""."""
-    if value is None:
-        return ""
-    text = f"{value:,.{decimals}f}" if thousands else f"{value:.{decimals}f}"
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-
-
-def prozent(share: float) -> str:
-    return f"{zahl(share * 100, 1)} %"
+    """German number format for the report (thousands dot if asked); None -> ""."""
+    return german.zahl(value, decimals, thousands="." if thousands else "", missing="")
 
 
 def _phases(rows: list[KennzahlenRow]) -> list[str]:
@@ -59,7 +49,7 @@ def _cell(row: KennzahlenRow, field: str, *, thousands: bool) -> str:
     if field == "provider":
         return str(value)
     if field == "share_u25":
-        return prozent(value)
+        return german.prozent(value)
     if isinstance(value, int):
         return zahl(value, 0, thousands=thousands)
     return zahl(value, 1, thousands=thousands)
@@ -114,7 +104,7 @@ def write_report(
 ) -> tuple[Path, Path]:
     """Write ``out_dir/report.html`` and ``out_dir/report.csv``; return (html, csv) paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    period = f"{datum(period_start)} – {datum(period_end)}"
+    period = f"{german.datum(period_start)} – {german.datum(period_end)}"
 
     csv_path = out_dir / "report.csv"
     headers, cells = _table(rows, thousands=False)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from models.german import datum
 from notifications.message import Message
 
 TEMPLATES: tuple[str, ...] = (
@@ -21,18 +20,9 @@ TEMPLATES: tuple[str, ...] = (
 )
 """Names of the available templates; each has ``.subject.txt``, ``.txt`` and ``.html``."""
 
-_BERLIN = ZoneInfo("Europe/Berlin")
-
 
 class UnknownTemplate(KeyError):
     """Raised by :func:`render` for a template name not in :data:`TEMPLATES`."""
-
-
-def datum(value: date) -> str:
-    """Format a date as ``dd.mm.yyyy``; an aware datetime is first put in Europe/Berlin."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(_BERLIN)
-    return value.strftime("%d.%m.%Y")
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from api.dashboard.web import DashboardUser
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.views import may_read_content
 from models.clock import local_date
+from models.german import datum
 from models.process import Registry
 from models.tables import Feedback, Provider, Referral, Voucher
 from tasks.repository import Actor, NotFound, audit, consent_valid
@@ -104,10 +105,6 @@ class ReportSheet:
 
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("ja" if value else "nein")
-
-
-def _datum(value: date) -> str:
-    return f"{value:%d.%m.%Y}"
 
 
 def _goals(feedback: Feedback, registry: Registry, service_type: str) -> str:
@@ -218,7 +215,7 @@ def render_report(sheet: ReportSheet, *, compress: bool = True) -> bytes:
     """The PDF of `sheet` (seed 002 §4.6.5 form)."""
     pdf = _Form(
         f"{sheet.title} {sheet.reference} - vertraulich: Sozialdaten (§ 35 SGB I), "
-        f"erstellt am {_datum(sheet.printed_on)} mit kel-flow"
+        f"erstellt am {datum(sheet.printed_on)} mit kel-flow"
     )
     pdf.set_compression(compress)
     pdf.set_title(latin1(f"{sheet.title} {sheet.reference}"))
@@ -244,7 +241,7 @@ def render_report(sheet: ReportSheet, *, compress: bool = True) -> bytes:
     pdf.cell(
         0,
         5,
-        latin1(f"{sheet.kind_note}, eingegangen am {_datum(sheet.received_on)}"),
+        latin1(f"{sheet.kind_note}, eingegangen am {datum(sheet.received_on)}"),
         align="C",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,

@@ -28,6 +28,7 @@ from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.errors import Problem
 from models.clock import local_date
+from models.german import zahl
 from models.process import Registry
 from models.tables import IntakePlan, Referral, Role, User
 from tasks.repository import Actor, audit
@@ -160,7 +161,7 @@ def build_planning(
 
 def percent(value: float | None) -> str:
     """A deviation for the CSV: one decimal, decimal comma, "–" where undefined."""
-    return "–" if value is None else f"{value:.1f}".replace(".", ",")
+    return zahl(value, 1)
 
 
 def csv_rows(planning: Planning) -> list[list[Any]]:

@@ -33,6 +33,7 @@ from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
 from models.calendar import is_working_day
 from models.clock import local_date
+from models.german import prozent, zahl
 from models.kennzahlen import COLUMNS, PHASE_TITLES, CaseFacts, KennzahlenRow, kennzahlen
 from models.process import Registry
 from models.tables import Feedback, Provider, Referral, Role, User
@@ -72,12 +73,12 @@ def parse_period(
 
 def csv_number(value: float | None, digits: int = 1) -> str:
     """German decimal comma, no thousands separator (what Excel reads); None -> ""."""
-    return "" if value is None else f"{value:.{digits}f}".replace(".", ",")
+    return zahl(value, digits, missing="")
 
 
 def csv_share(value: float | None) -> str:
     """A share as ``"60,0 %"``; None -> ""."""
-    return "" if value is None else f"{csv_number(value * 100)} %"
+    return prozent(value, missing="")
 
 
 def display_names(providers: Iterable[Provider]) -> dict[int, str]:

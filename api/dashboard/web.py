@@ -6,7 +6,6 @@ import csv
 import io
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,24 +16,18 @@ from sqlmodel import select
 
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.security import token_subject
+from models.german import datum, zahl
 from models.tables import User
 
 COOKIE = "kel_sitzung"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def _datum(value: date | None) -> str:
-    return "–" if value is None else f"{value:%d.%m.%Y}"
+def _zahl(value: float | None, digits: int = 0) -> str:
+    return zahl(value, digits, thousands="\u202f")
 
 
-def _zahl(value: float | int | None, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    text = f"{value:,.{digits}f}"
-    return text.replace(",", "\u202f").replace(".", ",")
-
-
-TEMPLATES.env.filters["datum"] = _datum
+TEMPLATES.env.filters["datum"] = datum
 TEMPLATES.env.filters["zahl"] = _zahl
 
 
