@@ -40,6 +40,8 @@ import math
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from models.german import zahl
+
 COLOURS = ("#0b4f8a", "#b35000", "#2e7d32", "#6a3d9a", "#8a1c0b")
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2")
 MARKERS = ("circle", "square", "triangle", "diamond", "circle")
@@ -66,9 +68,7 @@ _LEGEND = 26.0
 
 def number(value: float) -> str:
     """German display of a chart value: whole numbers without decimals, else one (``2,5``)."""
-    if float(value).is_integer():
-        return f"{int(value):d}"
-    return f"{value:.1f}".replace(".", ",")
+    return zahl(value, 0 if float(value).is_integer() else 1)
 
 
 def _c(value: float) -> str:
