@@ -29,7 +29,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 PASSWORD = "browser-test-passwort"
 TODAY = date(2026, 5, 4)
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium fehlt")
 
 
 def seed(w: World) -> None:
