@@ -89,8 +89,7 @@ def consent_valid(session: Session, referral_id: int, on: date) -> bool:
 def case_view(session: Session, referral: Referral, today: date) -> CaseView:
     """The state machine's view of `referral` as of `today`."""
     assert referral.id is not None
-    contact = session.get(CustomerContact, referral.customer_id)
-    reachable = bool(contact and contact.email and contact.reminders_consented)
+    reachable = _customer_email(session, referral.customer_id) is not None
     return CaseView(
         referral_id=referral.id,
         service_type=referral.service_type,
@@ -325,4 +324,4 @@ def _queue_notification(
 
 def _customer_email(session: Session, customer_id: int) -> str | None:
     contact = session.get(CustomerContact, customer_id)
-    return contact.email if contact and contact.reminders_consented else None
+    return (contact.email or None) if contact and contact.reminders_consented else None

@@ -12,12 +12,10 @@ database, and Argon2 verification is slow on purpose).
 from __future__ import annotations
 
 import functools
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +29,6 @@ from api.main import create_app
 from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
-from models.db import migrate
 from models.settings import Settings
 from models.tables import Escalation, Provider, User
 from tasks.sweep import fire_due_timers
@@ -120,22 +117,6 @@ def feedback_event(event: str = "first_feedback", **feedback: Any) -> dict[str, 
 def count(kel: World, model: type[SQLModel]) -> int:
     with kel.session() as s:
         return int(s.exec(select(func.count()).select_from(model)).one())
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "kel.db"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, migrated_template: Path) -> str:
-    """A migrated SQLite database of its own (a copy of the session's template)."""
-    path = tmp_path / "kel.db"
-    with sqlite3.connect(migrated_template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return f"sqlite:///{path}"
 
 
 _TOKENS: dict[tuple[str, datetime], str] = {}

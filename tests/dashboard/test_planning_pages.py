@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,6 @@ from api.main import create_app
 from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
-from models.db import migrate
 from models.settings import Settings
 from models.tables import (
     AuditEvent,
@@ -69,22 +66,6 @@ ACCOUNTS = {
 @functools.cache
 def password_hash() -> str:
     return hash_password(PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "kel.db"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, migrated_template: Path) -> str:
-    """A migrated SQLite database of its own (a copy of the module's template)."""
-    path = tmp_path / "kel.db"
-    with sqlite3.connect(migrated_template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture
