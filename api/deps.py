@@ -8,16 +8,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api.errors import Problem
-from api.security import token_subject
+from api.login import LoginThrottle
+from api.security import authenticate
 from api.trigger import FlowTrigger
 from models.clock import Clock
-from models.db import engine
+from models.db import write_engine
 from models.process import Registry, load_registry
 from models.settings import Settings
-from models.tables import Role, User
+from models.tables import Role, User, UserSession
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -31,7 +32,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with Session(engine(settings.database_url), expire_on_commit=False) as session:
+    """The request's session. Every transaction in it is a serialised writer on SQLite
+    (``BEGIN IMMEDIATE``, `models.db.write_engine`): writes, so that two requests on one
+    case behave as if they came one after the other, and reads too, because reads of
+    counselling content and of reports append to the audit trail (a deferred SQLite
+    transaction that has read cannot start writing once another writer committed). On
+    PostgreSQL this is a plain transaction; the referral row lock serialises."""
+    with Session(write_engine(settings.database_url), expire_on_commit=False) as session:
         yield session
 
 
@@ -53,21 +60,39 @@ def get_now(request: Request) -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def current_user(
+def current_login(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
     token: Annotated[str | None, Depends(oauth2)],
-) -> User:
-    """The user of the bearer token; 401 when missing, invalid, expired or inactive."""
-    username = token_subject(token, settings, now) if token else None
-    user = session.exec(select(User).where(User.username == username)).first() if username else None
-    if user is None or not user.active:
+) -> tuple[User, UserSession]:
+    """The user and session of the bearer token; 401 when missing, invalid, expired,
+    logged out or revoked, or when the account is inactive."""
+    found = authenticate(session, token, settings, now) if token else None
+    if found is None:
         raise Problem(401, "Bitte anmelden: gültiges Bearer-Token erforderlich.")
-    return user
+    return found
+
+
+CurrentLogin = Annotated[tuple[User, UserSession], Depends(current_login)]
+
+
+def current_user(request: Request, login: CurrentLogin) -> User:
+    """The user of the bearer token (see `current_login`); kept in ``request.state.user``
+    so a 403 or 404 answered to them is audited (`api.denials`)."""
+    request.state.user = login[0]
+    return login[0]
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def get_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
 def require(*roles: Role):  # type: ignore[no-untyped-def]

@@ -10,7 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.denials import RecordDenials
+from models.calendar import InvalidPeriod
 from models.process import UnknownServiceType
+from models.report_checks import InvalidReport
 from models.routing import IncompleteFacts
 from models.statemachine import InvalidTransition
 from tasks.commands import CommandRejected, ReferenceTaken
@@ -24,9 +27,101 @@ TITLES = {
     404: "Nicht gefunden",
     405: "Methode nicht erlaubt",
     409: "Konflikt mit dem Stand des Falls",
+    413: "Anfrage zu groß",
     422: "Ungültige Eingabe",
+    429: "Zu viele Anfragen",
     500: "Interner Fehler",
 }
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "Fehlerbeschreibung nach RFC 9457 (application/problem+json).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Bei 422: die ungültigen Felder",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+"""The problem document every error answer has; members beyond these are allowed (e.g.
+``state`` and ``allowed_events`` of a 409)."""
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+GERMAN_DETAILS = {
+    "There was an error parsing the body": "Der Inhalt der Anfrage ist nicht lesbar "
+    "(kein gültiges UTF-8-JSON oder Formular).",
+}
+"""FastAPI's own English details, as the German answer says them."""
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": TITLES[status], "content": {PROBLEM: {"schema": PROBLEM_REF}}}
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+"""The problem+json answers, for a route's or router's ``responses=``. `document_problems`
+adds the ones that can occur to every API operation of the OpenAPI document."""
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `PROBLEM_RESPONSES` entries for `statuses`, e.g. ``responses=problem_responses(404)``."""
+    return {status: PROBLEM_RESPONSES[status] for status in statuses}
+
+
+WRITES = frozenset({"post", "put", "patch", "delete"})
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the problem+json answers to every operation of an OpenAPI `document`, where they
+    can occur, and give every 4xx answer the `PROBLEM_SCHEMA` as its only content:
+
+    - 401 and 403 where the operation needs a bearer token (it has ``security``);
+    - 404 where it has path parameters (a case, an escalation, an account);
+    - 409 for writes taking an ``Idempotency-Key`` (a request with that key still running);
+    - 400 and 413 where it has a request body (a body that is not UTF-8 JSON or a form;
+      one over `api.limits.MAX_BODY_BYTES`);
+    - 422 where it has parameters or a body (FastAPI's own 422 schema is replaced: the
+      answer is a problem document with ``errors``);
+    - 429 only where the operation documents it itself (the login).
+
+    Returns `document`, changed in place.
+    """
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in WRITES | {"get", "head", "options"}:
+                continue
+            params = operation.get("parameters", [])
+            statuses: set[int] = set()
+            if operation.get("security"):
+                statuses |= {401, 403}
+            if any(p.get("in") == "path" for p in params):
+                statuses.add(404)
+            if method in WRITES and any(p.get("name") == "Idempotency-Key" for p in params):
+                statuses.add(409)
+            if "requestBody" in operation:
+                statuses |= {400, 413}
+            if params or "requestBody" in operation:
+                statuses.add(422)
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                responses.setdefault(str(status), {"description": TITLES[status]})
+            for code, response in responses.items():
+                if code.startswith("4"):
+                    response["content"] = {PROBLEM: {"schema": PROBLEM_REF}}
+                    if code == "422" and response.get("description") == "Validation Error":
+                        response["description"] = TITLES[422]
+    return document
 
 
 class Problem(Exception):
@@ -57,7 +152,18 @@ def _fields(errors: list[Any]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn exceptions into problem documents."""
+    """Register the handlers that turn exceptions into problem documents, and list the
+    problem answers in the app's OpenAPI document (`document_problems`). Every 403 and
+    404 answered to a signed-in user is audited (`api.denials.RecordDenials`)."""
+    app.add_middleware(RecordDenials)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -92,9 +198,21 @@ def install(app: FastAPI) -> None:
     async def _rejected(_: Request, exc: Exception) -> JSONResponse:
         return problem(422, str(exc.args[0]) if exc.args else str(exc))
 
+    @app.exception_handler(InvalidReport)
+    async def _invalid_report(_: Request, exc: InvalidReport) -> JSONResponse:
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        return problem(422, str(exc), errors=[{"field": exc.field, "message": message}])
+
+    @app.exception_handler(InvalidPeriod)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+        # A last net: dates are bounded at the door (`api.limits.check_dates`).
+        return problem(422, "Ein Datum oder eine Zahl liegt außerhalb des zulässigen Bereichs.")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        detail = str(exc.detail)
+        return problem(exc.status_code, GERMAN_DETAILS.get(detail, detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

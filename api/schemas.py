@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.commands import ConsentGrant, FeedbackIn, Intake, StartReferral
+from models.commands import REFERENCE_PATTERN, ConsentGrant, FeedbackIn, Intake, StartReferral
 
 
 class _In(BaseModel):
@@ -44,9 +44,11 @@ class ReferralIn(StartReferral):
     reference: str | None = Field(
         default=None,
         min_length=1,
-        max_length=60,
-        pattern=r"^[A-Za-z0-9._\-/]+$",
-        description="Aktenzeichen des Fachverfahrens; fehlt es, vergibt kel-flow eines.",
+        max_length=40,
+        pattern=REFERENCE_PATTERN,
+        description="Aktenzeichen des Fachverfahrens: 1-40 Zeichen A-Z, a-z, 0-9, . _ -, "
+        "beginnend mit Buchstabe oder Ziffer (kein /, keine Leerzeichen); fehlt es, vergibt "
+        "kel-flow eines.",
     )
     occurred_on: OccurredOn = None
 
@@ -108,16 +110,15 @@ class ConsentOut(ConsentGrant):
 
 
 class Accepted(BaseModel):
-    """The command is durably recorded; `status` says whether it is already applied."""
+    """The command is decided and saved (committed); `state` is the referral's new state.
+
+    E-mails and other follow-ups are carried out afterwards by a Prefect flow run."""
 
     command_id: int
-    status: Literal["pending", "applied"]
+    status: Literal["applied"]
     reference: str
     referral_id: int | None = None
-    state: str | None = None
-    flow_run_id: str | None = Field(
-        default=None, description="Prefect-Flow-Run, der den Befehl anwendet (falls gestartet)"
-    )
+    state: str | None = Field(default=None, description="Zustand der Zuweisung danach")
 
 
 class DeadlineOut(BaseModel):

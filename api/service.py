@@ -1,9 +1,14 @@
-"""Submitting a command: validate against the process, record, apply or start its flow.
+"""Submitting a command: decide and save it in the request's own transaction.
 
-Every write of the API goes through `submit`. The command is applied inside a savepoint
-first: whatever the process would refuse (wrong state, unknown provider, missing consent)
-is refused now with nothing written. Then it is recorded in the inbox and committed (a
-2xx answer means it is durable), and applied in process or by its Prefect flow.
+Every write of the API goes through `submit` (DESIGN §4.2, one serialised path): the
+command is recorded and applied in the request's transaction, under a lock on the
+referral (`tasks.repository.referral_by_reference`; on SQLite the whole transaction is a
+``BEGIN IMMEDIATE`` writer, `models.db.write_engine`), so two requests on one case are
+judged one after the other. Whatever the process refuses raises before anything is
+committed. What follows from the change (e-mails) is written as outbox rows
+(`models.tables.Notification`) in the same transaction; after the commit, the Prefect
+deployment that carries them out is started (`api.trigger`). A Prefect outage delays
+e-mails, never a state change.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydantic import BaseModel
+from sqlalchemy import event
 from sqlmodel import Session
 
 from api.schemas import Accepted
 from api.trigger import FlowTrigger
 from models.process import Registry
 from models.settings import Settings
-from models.tables import CommandStatus, Referral, User
-from tasks.commands import apply_command, record_command
+from models.tables import Referral, User
+from tasks.commands import execute
 from tasks.repository import Actor
 
 
@@ -41,12 +47,14 @@ def submit(
     settings: Settings,
     trigger: FlowTrigger,
 ) -> Accepted:
-    """Validate, record and apply (or start the flow for) one command.
+    """Record and apply one command in `session`'s transaction; does not commit.
 
-    Raises the domain errors of `tasks.commands.apply_command` (mapped to 404/409/422 by
-    `api.errors`); then nothing is recorded. Commits the session.
+    Returns the referral's new state. Raises the domain errors of
+    `tasks.commands.apply_command` (mapped to 404/409/422 by `api.errors`); the caller
+    rolls back, so nothing is written. After the caller commits, `trigger` starts the
+    follow-up flow (e-mails) for the command, without waiting.
     """
-    command = record_command(
+    command, changed = execute(
         session,
         submission.kind,
         submission.reference,
@@ -54,28 +62,21 @@ def submit(
         submission.payload,
         now=now,
         actor=Actor(user.username, user.role),
+        registry=registry,
+        settings=settings,
     )
-    savepoint = session.begin_nested()
-    apply_command(session, command, registry, settings, now)
-    referral_id = command.referral_id
-    if trigger.in_process:
-        savepoint.commit()
-        command.status, command.applied_at = CommandStatus.applied, now
-    else:  # a dry run: the flow applies it; a new referral gets its id only then
-        savepoint.rollback()
-        if submission.kind == "start_referral":
-            referral_id = None
-        command.referral_id = referral_id
-    referral = session.get(Referral, referral_id) if referral_id and trigger.in_process else None
-    state = referral.state if referral else None
-    session.commit()
+    referral = session.get(Referral, command.referral_id) if command.referral_id else None
     assert command.id is not None
-    flow_run_id = trigger.start(command.id, referral_id)
+    command_id = command.id
+
+    def start_follow_ups(_: Session) -> None:
+        trigger.start(command_id, sorted(changed))
+
+    event.listen(session, "after_commit", start_follow_ups, once=True)
     return Accepted(
-        command_id=command.id,
-        status="applied" if trigger.in_process else "pending",
+        command_id=command_id,
+        status="applied",
         reference=submission.reference,
-        referral_id=referral_id,
-        state=state,
-        flow_run_id=flow_run_id,
+        referral_id=command.referral_id,
+        state=referral.state if referral else None,
     )

@@ -1,10 +1,11 @@
-"""Starting the Prefect flow that applies a recorded command.
+"""Starting the Prefect flow that carries out what follows a state change.
 
-With a Prefect server (``PREFECT_API_URL`` set) the API starts the deployment
-``befehl-anwenden`` without waiting (``timeout=0``) and with the command id as
-idempotency key. Without one, the API applies the command itself, in process.
-If the server cannot be reached the command stays pending in the inbox: the hourly
-deadline sweep (or ``posteingang-abarbeiten``) applies it later (outbox).
+A state change is committed in the API request (`api.service.submit`); its e-mails wait
+as outbox rows (`models.tables.Notification`). With a Prefect server
+(``PREFECT_API_URL`` set) the API then starts the deployment ``folgen-ausfuehren`` for
+the command, without waiting (``timeout=0``) and with the command id as idempotency key.
+Without a server, or when it cannot be reached, nothing is lost: the hourly deadline
+sweep sends every pending notification.
 """
 
 from __future__ import annotations
@@ -12,49 +13,43 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-DEPLOYMENT = "befehl-anwenden/befehl-anwenden"
+DEPLOYMENT = "folgen-ausfuehren/folgen-ausfuehren"
 log = logging.getLogger("kel.api")
 
 
 class FlowTrigger(Protocol):
-    """Starts the flow for a recorded command; returns the flow run id or None."""
+    """Starts the follow-up flow of a committed command; returns the flow run id or None."""
 
-    in_process: bool
-
-    def start(self, command_id: int, referral_id: int | None) -> str | None: ...
+    def start(self, command_id: int, referral_ids: list[int]) -> str | None: ...
 
 
 class InProcess:
-    """No Prefect server: the API applies the command itself."""
+    """No Prefect server: follow-ups are left to the next deadline sweep."""
 
-    in_process = True
-
-    def start(self, command_id: int, referral_id: int | None) -> str | None:
+    def start(self, command_id: int, referral_ids: list[int]) -> str | None:
         return None
 
 
 class Deployment:
-    """Run the ``befehl-anwenden`` deployment on the Prefect server, never blocking."""
+    """Run the ``folgen-ausfuehren`` deployment on the Prefect server, never blocking."""
 
-    in_process = False
-
-    def start(self, command_id: int, referral_id: int | None) -> str | None:
+    def start(self, command_id: int, referral_ids: list[int]) -> str | None:
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
-        tags = [f"fall-{referral_id}"] if referral_id else []
+        tags = [f"fall-{referral_id}" for referral_id in referral_ids]
         try:
             run = run_deployment(
                 DEPLOYMENT,
                 parameters={"command_id": command_id},
                 timeout=0,
                 as_subflow=False,
-                idempotency_key=f"befehl-{command_id}",
+                idempotency_key=f"folgen-{command_id}",
                 tags=tags,
             )
-        except Exception as exc:  # the server is down: the inbox keeps the command
+        except Exception as exc:  # the server is down: the sweep sends the outbox later
             log.warning(
-                "Flow für Befehl %s nicht gestartet (%s); bleibt im Posteingang",
+                "Folge-Flow für Befehl %s nicht gestartet (%s); der Fristenlauf holt es nach",
                 command_id,
                 type(exc).__name__,
             )

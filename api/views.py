@@ -1,8 +1,10 @@
 """Read models: a referral with its deadlines, escalations, vouchers, feedback, timeline.
 
-Feedback content is shown to the jobcenter only with a valid Schweigepflichtentbindung
-(seed 003, Wiesbaden; § 67b SGB X); the provider who wrote it always sees it. Every read
-of content is written to the audit trail.
+Report content and need group follow `tasks.visibility`: the provider who wrote a report
+reads it; anyone else (a later provider, the jobcenter) only with a Schweigepflichtentbindung
+of scope content that names the reading provider, or for the jobcenter the writing
+provider (seed 003, Wiesbaden; § 67b SGB X). Every read of content is written to the audit
+trail.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
+from api.errors import Problem
 from api.schemas import (
     DeadlineOut,
     EscalationOut,
@@ -31,11 +34,11 @@ from models.tables import (
     Feedback,
     Provider,
     Referral,
-    Role,
     User,
     Voucher,
 )
-from tasks.repository import Actor, audit, consent_valid
+from tasks.repository import Actor, audit
+from tasks.visibility import ContentScope, content_scope
 
 
 def provider_codes(session: Session) -> dict[int, str]:
@@ -86,13 +89,11 @@ def detail(
     deadlines = session.exec(
         select(Deadline).where(Deadline.referral_id == referral.id).order_by(col(Deadline.id))
     ).all()
-    consent = consent_valid(session, referral.id, today)
-    feedback = [
-        _feedback_out(f, may_read_content(user, f, consent))
-        for f in session.exec(
-            select(Feedback).where(Feedback.referral_id == referral.id).order_by(col(Feedback.id))
-        )
-    ]
+    scope = content_scope(session, referral, user, today)
+    reports = session.exec(
+        select(Feedback).where(Feedback.referral_id == referral.id).order_by(col(Feedback.id))
+    ).all()
+    feedback = [_feedback_out(f, scope.may_read(f.provider_id)) for f in reports]
     if any(f.content for f in feedback):
         audit(
             session,
@@ -111,8 +112,8 @@ def detail(
         appointment_on=referral.appointment_on,
         first_appointment_on=referral.first_appointment_on,
         closed_on=referral.closed_on,
-        need_group=referral.need_group if consent or _current_provider(user, referral) else None,
-        consent_valid=consent,
+        need_group=scope.need_group(referral, reports),
+        consent_valid=referral.provider_id is not None and referral.provider_id in scope.released,
         allowed_events=[
             e for e in allowed_events(service, referral.state) if e in service.reportable_events
         ],
@@ -155,15 +156,26 @@ def detail(
     )
 
 
-def may_read_content(user: User, feedback: Feedback, consent: bool) -> bool:
-    """Whether `user` may read the content of `feedback`: with a valid consent (seed 003;
-    § 67b SGB X), or as the provider who wrote it."""
-    author = user.role == Role.provider and user.provider_id == feedback.provider_id
-    return consent or (author and feedback.provider_id is not None)
+def consent_provider(session: Session, referral: Referral, code: str | None) -> Provider:
+    """The provider a new Schweigepflichtentbindung names: `code`, or the referral's
+    current provider; 422 for an unknown code, a provider without the referral's
+    Leistungsart, or no provider at all (seed 003; § 67b SGB X)."""
+    if code is None:
+        provider = session.get(Provider, referral.provider_id) if referral.provider_id else None
+        if provider is None:
+            raise Problem(
+                422, "Der Fall hat keinen Träger: bitte den Träger angeben (provider_code)."
+            )
+        return provider
+    provider = session.exec(select(Provider).where(Provider.code == code)).first()
+    if provider is None or referral.service_type not in provider.service_types:
+        raise Problem(422, f"Träger {code!r} ist unbekannt oder erbringt diese Leistungsart nicht.")
+    return provider
 
 
-def _current_provider(user: User, referral: Referral) -> bool:
-    return user.role == Role.provider and user.provider_id == referral.provider_id
+def may_read_content(scope: ContentScope, feedback: Feedback) -> bool:
+    """Whether the reader of `scope` may read the content of `feedback` (`tasks.visibility`)."""
+    return scope.may_read(feedback.provider_id)
 
 
 def _overdue(deadline: Deadline, today: date) -> bool:

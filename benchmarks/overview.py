@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -51,7 +52,7 @@ TODAY = date(2026, 6, 15)
 SITES = ("Aachen", "Eschweiler", "Stolberg", "Alsdorf", "Herzogenrath", "Würselen", "Monschau")
 PASSWORD = "Benchmark-2026!"
 CHUNK = 20_000
-JWT_SECRET = "b" * 64
+JWT_SECRET = secrets.token_hex(32)  # a weak key ("b" * 64) is refused by the settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tasks.repository import Actor
 
 app = typer.Typer(
     help="kel-flow: Zuweisungen zu kommunalen Eingliederungsleistungen (§ 16a SGB II).",
@@ -19,6 +22,8 @@ db_app = typer.Typer(help="Datenbank (Alembic-Migrationen).")
 app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Benutzerkonten der API und des Dashboards.")
 app.add_typer(user_app, name="user")
+audit_app = typer.Typer(help="Audit-Protokoll (Hash-Kette).")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -30,6 +35,50 @@ def db_upgrade() -> None:
 
     migrate(Settings().database_url)
     console.print("Datenbank ist auf dem neuesten Stand.")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anker",
+            help="Früher notierter Kopf der Kette als NR:HASH; er muss noch darin stehen "
+            "(erkennt eine gekürzte oder neu berechnete Kette).",
+        ),
+    ] = None,
+) -> None:
+    """Hash-Kette des Audit-Protokolls prüfen (KEL_DATABASE_URL); nennt den ersten
+    gebrochenen Eintrag. Exit-Code 0: intakt, 1: gebrochen."""
+    from models.db import session
+    from models.settings import Settings
+    from tasks.audit_trail import verify_chain
+
+    pinned = None
+    if anchor is not None:
+        seq, _, digest = anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise typer.BadParameter("erwartet NR:HASH (64 Hex-Zeichen)", param_hint="--anker")
+        pinned = (int(seq), digest.lower())
+    with session(Settings().database_url) as s:
+        report = verify_chain(s, anchor=pinned)
+    count = f"{report.count:,}".replace(",", ".")
+    if report.broken is None:
+        console.print(f"[green]Audit-Kette intakt:[/green] {count} Einträge geprüft.")
+        if report.head_seq is not None:
+            console.print(
+                f"Kopf der Kette (als Anker notieren): {report.head_seq}:{report.head_hash}"
+            )
+        return
+    broken = report.broken
+    where = f"Nr. {broken.seq}" + (f" (id {broken.id})" if broken.id is not None else "")
+    table = Table(title=f"[red]Audit-Kette gebrochen bei Eintrag {where}[/red]", show_header=False)
+    table.add_column("Grund")
+    for reason in broken.reasons():
+        table.add_row(reason)
+    console.print(table)
+    console.print(f"Davor intakt: {count} Einträge.")
+    raise typer.Exit(1)
 
 
 @user_app.command("add")
@@ -51,8 +100,10 @@ def user_add(
     from api.security import hash_password
     from models.clock import SystemClock
     from models.db import migrate, session
+    from models.passwords import password_problem
     from models.settings import Settings
     from models.tables import Provider, Role, User
+    from tasks.repository import audit
 
     if role not in Role.__members__:
         raise typer.BadParameter(f"unbekannte Rolle {role!r}", param_hint="--role")
@@ -64,9 +115,14 @@ def user_add(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Passwort", hide_input=True, confirmation_prompt=True)
-    if len(password) < 12:
-        raise typer.BadParameter("Das Passwort braucht mindestens 12 Zeichen.")
     settings = Settings()
+    weak = password_problem(
+        password,
+        min_score=settings.password_min_score,
+        user_inputs=tuple(v for v in (username, email) if v),
+    )
+    if weak:
+        raise typer.BadParameter(weak, param_hint="Passwort")
     migrate(settings.database_url)
     with session(settings.database_url) as s:
         if s.exec(select(User).where(User.username == username)).first():
@@ -79,6 +135,7 @@ def user_add(
                 console.print(f"[red]Unbekannter Träger {provider!r}.[/red]")
                 raise typer.Exit(1)
             provider_id = found.id
+        now = SystemClock().now()
         s.add(
             User(
                 username=username,
@@ -87,10 +144,45 @@ def user_add(
                 provider_id=provider_id,
                 email=email,
                 password_hash=hash_password(password),
-                created_at=SystemClock().now(),
+                created_at=now,
             )
         )
+        audit(s, now, _cli_actor(), "user_created", None, account=username, account_role=role)
     console.print(f"Benutzer {username!r} ({role}) angelegt.")
+
+
+@user_app.command("revoke-sessions")
+def user_revoke_sessions(username: Annotated[str, typer.Argument(help="Anmeldename")]) -> None:
+    """Alle offenen Sitzungen eines Kontos widerrufen (Tokens und Dashboard-Anmeldungen
+    gelten sofort nicht mehr)."""
+    from sqlmodel import select
+
+    from api.security import revoke_sessions
+    from models.clock import SystemClock
+    from models.db import migrate, session
+    from models.settings import Settings
+    from models.tables import User
+    from tasks.repository import audit
+
+    settings = Settings()
+    migrate(settings.database_url)
+    with session(settings.database_url) as s:
+        if s.exec(select(User).where(User.username == username)).first() is None:
+            console.print(f"[red]Benutzer {username!r} gibt es nicht.[/red]")
+            raise typer.Exit(1)
+        now = SystemClock().now()
+        count = revoke_sessions(s, username, now)
+        audit(s, now, _cli_actor(), "sessions_revoked", None, account=username, sessions=count)
+    console.print(f"{count} Sitzung(en) von {username!r} widerrufen.")
+
+
+def _cli_actor() -> Actor:
+    """The audit actor of a ``kel`` command: the operating-system account that ran it."""
+    import getpass
+
+    from tasks.repository import Actor
+
+    return Actor(f"cli:{getpass.getuser()}", "admin")
 
 
 @app.command()
@@ -111,6 +203,7 @@ def serve(
         prefect_port=prefect_port,
         api_port=api_port,
         log_dir=Path(".prefect-serve").resolve(),
+        secret_file=Path(".kel-secret").resolve(),  # used when KEL_JWT_SECRET is not set
     )
     console.print("Starte Prefect-Server, Deployments, Worker und API …")
     with stack:

@@ -1,13 +1,18 @@
 """``kel serve``: a Prefect server, a worker and the API on loopback (embedded SQLite).
 
 `Stack` starts the three processes, deploys ``prefect.yaml`` to the server and stops
-everything again on exit; the end-to-end tests use the same class.
+everything again on exit; the end-to-end tests use the same class. Without
+``KEL_JWT_SECRET`` in the environment, a secret is generated once into a file readable
+only by its owner (`ensure_secret`; ``kel serve`` uses ``.kel-secret``) and given to the
+API process only.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +25,8 @@ from typing import IO
 
 import httpx
 
+from models.passwords import secret_problem
+
 WORK_POOL = "kel-prozesse"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,6 +35,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class SecretFileError(RuntimeError):
+    """The secret file exists but others may read it, or it holds an unfit secret."""
+
+
+def ensure_secret(path: Path) -> str:
+    """The signing key in `path`; generated (``secrets.token_hex(32)``, like
+    ``openssl rand -hex 32``) and written with mode 0600 when the file does not exist.
+
+    Raises `SecretFileError` when the file is readable or writable by group or others, or
+    holds an unfit key.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as out:
+        secret = secrets.token_hex(32)
+        out.write(secret + "\n")
+    return secret
+
+
+def _read_secret(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SecretFileError(
+            f"{path} ist für andere lesbar (Modus {mode:o}); bitte `chmod 600 {path}` "
+            "und den Schlüssel erneuern, wenn er geteilt wurde."
+        )
+    secret = path.read_text().strip()
+    problem = secret_problem(secret)
+    if problem:
+        raise SecretFileError(f"{path}: {problem}")
+    return secret
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -53,6 +95,7 @@ class Stack(AbstractContextManager["Stack"]):
     api_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    secret_file: Path | None = None  # default: <prefect_home>/kel-secret
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: ExitStack = field(default_factory=ExitStack)
 
@@ -78,16 +121,28 @@ class Stack(AbstractContextManager["Stack"]):
             **self.extra_env,
         }
 
+    @property
+    def api_env(self) -> dict[str, str]:
+        """`env` plus ``KEL_JWT_SECRET`` (from the environment, else from `secret_file`)."""
+        env = self.env
+        if not env.get("KEL_JWT_SECRET"):
+            env["KEL_JWT_SECRET"] = ensure_secret(
+                self.secret_file or self.prefect_home / "kel-secret"
+            )
+        return env
+
     def bin(self, name: str) -> str:
         """Path of a console script of this virtualenv."""
         return str(Path(sys.executable).parent / name)
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out: IO[bytes] | int = subprocess.DEVNULL
         if self.log_dir:
             out = self.logs.enter_context((self.log_dir / f"{name}.log").open("ab"))
         process = subprocess.Popen(
-            args, env=self.env, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
+            args, env=env or self.env, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
         )
         self.processes.append(process)
         return process
@@ -130,11 +185,13 @@ class Stack(AbstractContextManager["Stack"]):
         self._spawn(
             "api",
             self.bin("uvicorn"),
-            "api.main:app",
+            "api.main:create_app",
+            "--factory",
             "--host",
             "127.0.0.1",
             "--port",
             str(self.api_port),
+            env=self.api_env,
         )
         wait_until(lambda: httpx.get(f"{self.api_url}/api/v1/health").status_code == 200, 60, "API")
 

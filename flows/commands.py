@@ -1,37 +1,29 @@
-"""Flows that apply what caseworkers and providers report (inbox commands)."""
+"""What follows a state change: the deployment ``folgen-ausfuehren``.
+
+A state change is decided and committed in the API request (DESIGN §4.2); its e-mails
+are outbox rows. This flow sends them for the case of one command, right after the
+request. It changes no state; if it never runs (Prefect down), the deadline sweep sends
+the outbox later. Parameter: the command id only (Sozialdatenschutz).
+"""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from prefect import flow
 
 from models.clock import SystemClock
 from models.settings import Settings
-from tasks.steps import apply_pending, send_notifications, tag_run_with_cases
+from tasks.steps import load_command_cases, send_notifications, tag_run_with_cases
 
 
-@flow(name="befehl-anwenden", flow_run_name="befehl-{command_id}", log_prints=False)
-def process_command(command_id: int, as_of: datetime | None = None) -> int:
-    """Apply one recorded command (intake, referral start or event), then notify.
+@flow(name="folgen-ausfuehren", flow_run_name="folgen-befehl-{command_id}", log_prints=False)
+def carry_out_follow_ups(command_id: int) -> int:
+    """Send the pending notifications of the case(s) command `command_id` changed.
 
-    Parameter: the inbox id only (Sozialdatenschutz). Returns the number applied (0 if
-    it was already applied or is rejected). Idempotent: a repeat finds it applied.
+    Returns the number of e-mails sent. Idempotent: a repeat finds them sent.
     """
     settings = Settings()
-    now = as_of or SystemClock().now()
-    applied = apply_pending(settings, now, ids=[command_id])
-    send_notifications(settings, now)
-    tag_run_with_cases(sorted(applied.referral_ids))
-    return applied.applied
-
-
-@flow(name="posteingang-abarbeiten")
-def process_inbox(as_of: datetime | None = None) -> int:
-    """Apply every pending command in arrival order (outbox drain after downtime)."""
-    settings = Settings()
-    now = as_of or SystemClock().now()
-    applied = apply_pending(settings, now)
-    send_notifications(settings, now)
-    tag_run_with_cases(sorted(applied.referral_ids))
-    return applied.applied
+    now = SystemClock().now()
+    referral_ids = load_command_cases(settings, command_id)
+    delivered = send_notifications(settings, now, referral_ids=referral_ids)
+    tag_run_with_cases(referral_ids)
+    return delivered.sent

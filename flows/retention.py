@@ -1,4 +1,8 @@
-"""The retention deployment: anonymises closed cases nightly (seed 001 §5.2.3, § 84 SGB X)."""
+"""The retention deployment: anonymises closed cases nightly (seed 001 §5.2.3, § 84 SGB X).
+
+The deployed flow takes no clock (a run started in the Prefect UI must not anonymise early);
+tests call `run_retention` with their own.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,30 @@ from models.settings import Settings
 from tasks.retention import anonymise_cases
 
 
-@flow(name="daten-anonymisieren")
-def anonymise(as_of: datetime | None = None) -> dict[str, int]:
-    """Anonymise every case closed more than ``KEL_RETENTION_YEARS`` (default 5) years ago.
+def run_retention(settings: Settings, now: datetime) -> dict[str, int]:
+    """Anonymise every case closed more than ``settings.retention_years`` years before
+    `now` (aware datetime).
 
-    `as_of` (aware datetime) replaces the clock in tests. Returns counts: referrals and
-    customers anonymised, feedback rows cleared, inbox commands emptied. Idempotent.
+    The entry point for tests with a fake clock; the deployed flow calls it with the
+    system clock. Returns counts: referrals and customers anonymised, feedback rows
+    cleared, inbox commands emptied. Idempotent.
     """
+    return asdict(anonymise_cases(settings, now))
+
+
+@flow(name="daten-anonymisieren")
+def anonymise() -> dict[str, int]:
+    """Anonymise every case closed more than ``KEL_RETENTION_YEARS`` (default 5) years
+    before the system clock's now and log the counts. Returns the counts of
+    `run_retention`."""
     settings = Settings()
-    now = as_of or SystemClock().now()
-    done = anonymise_cases(settings, now)
+    done = run_retention(settings, SystemClock().now())
     get_run_logger().info(
         "Anonymisiert (Aufbewahrung %d Jahre): Fälle %d, Kunden %d, Rückmeldungen %d, Befehle %d",
         settings.retention_years,
-        done.referrals,
-        done.customers,
-        done.feedback,
-        done.commands,
+        done["referrals"],
+        done["customers"],
+        done["feedback"],
+        done["commands"],
     )
-    return asdict(done)
+    return done

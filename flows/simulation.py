@@ -4,14 +4,19 @@ Used by the demo (``kel demo``) and for catch-up tests. Each simulated day runs 
 tasks as the deployed flows, in the order a real day has them: the morning sweep fires
 the timers due by 06:00 (Europe/Berlin), then the day's reports are applied, then what
 was queued is sent.
+
+These flows take their clock as a parameter, so they are never deployed (``prefect.yaml``
+holds none of them, tests/flows/test_deployments.py checks that no deployed flow takes a
+date or time): a run started in the Prefect UI cannot fire a timer early.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from prefect import flow
 
+from flows.sweep import run_sweep
 from models.clock import start_of_day
 from models.settings import Settings
 from tasks.steps import apply_pending, fire_timers, send_notifications, tag_run_with_cases
@@ -40,3 +45,10 @@ def simulate_days(start: date, days: int) -> dict[str, int]:
         totals["failed"] += delivered.failed
     tag_run_with_cases(sorted(touched))
     return totals
+
+
+@flow(name="fristen-pruefen-simuliert", flow_run_name="simulation-sweep-{now}")
+def sweep_at(now: datetime) -> dict[str, int]:
+    """The deadline sweep of the deployment ``fristen-pruefen`` as of a simulated `now`
+    (aware datetime). Returns the counts of `flows.sweep.run_sweep`."""
+    return run_sweep(Settings(), now)

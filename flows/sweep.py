@@ -1,4 +1,9 @@
-"""The deadline sweep deployment: runs on a cron schedule (Europe/Berlin)."""
+"""The deadline sweep deployment: runs on a cron schedule (Europe/Berlin).
+
+The deployed flow takes no parameter, above all no clock: anyone who may start a run in
+the Prefect UI must not be able to fire a timer early (DESIGN §3, §4.2). Tests and
+simulations call `run_sweep` with their own clock instead.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,32 @@ from datetime import datetime
 
 from prefect import flow
 
-from models.clock import SystemClock, local_date
+from models.clock import SystemClock
 from models.settings import Settings
-from tasks.steps import apply_pending, fire_timers, send_notifications, tag_run_with_cases
+from tasks.steps import fire_timers, send_notifications, tag_run_with_cases
 
 
-@flow(name="fristen-pruefen")
-def deadline_sweep(as_of: datetime | None = None) -> dict[str, int]:
-    """Catch up on the inbox, fire every due timer once, send what is queued.
+def run_sweep(settings: Settings, now: datetime) -> dict[str, int]:
+    """One deadline sweep at `now` (aware datetime): fire every timer due by `now` once,
+    on the locked path of every state change, then send every e-mail still pending
+    (the outbox, also of API events whose follow-up flow did not run).
 
-    `as_of` (aware datetime) replaces the clock in tests and simulations. Returns counts:
-    commands applied, timers fired, notifications sent and failed.
+    The entry point for tests and simulations with a fake clock; the deployed flow calls
+    it with the system clock. Returns counts: commands applied, timers fired,
+    notifications sent and failed.
     """
-    settings = Settings()
-    now = as_of or SystemClock().now()
-    applied = apply_pending(settings, now, up_to=local_date(now))
     swept = fire_timers(settings, now)
     delivered = send_notifications(settings, now)
-    tag_run_with_cases(sorted(applied.referral_ids | swept.referral_ids))
+    tag_run_with_cases(sorted(swept.referral_ids))
     return {
-        "commands": applied.applied,
         "timers": swept.fired,
         "sent": delivered.sent,
         "failed": delivered.failed,
     }
+
+
+@flow(name="fristen-pruefen")
+def deadline_sweep() -> dict[str, int]:
+    """Fire every due timer once and send what is queued, as of the system clock.
+    Returns the counts of `run_sweep`."""
+    return run_sweep(Settings(), SystemClock().now())

@@ -233,8 +233,14 @@ def deemed_receipt(posted: date) -> date:
     2025-01-01, `posted` + 3 calendar days before that (§ 37 Abs. 2 Satz 1 SGB X, the
     four-day rule as amended by the Postrechtsmodernisierungsgesetz). The result is not
     moved for Saturdays, Sundays or holidays (DESIGN §3); a deadline that starts with
-    receipt then runs from this day via `due_date`. Raises nothing for valid dates
-    (`OverflowError` only at the end of the date range).
+    receipt then runs from this day via `due_date`. Raises `InvalidPeriod` (a `ValueError`,
+    German message) when the day would lie after the year 9999 (never an `OverflowError`).
     """
     days = 4 if posted >= _FOUR_DAY_RULE_FROM else 3
-    return posted + timedelta(days=days)
+    try:
+        return posted + timedelta(days=days)
+    except OverflowError:
+        raise InvalidPeriod(
+            f"Der Zugang eines am {posted.isoformat()} aufgegebenen Briefes läge nach dem "
+            "Jahr 9999."
+        ) from None

@@ -8,13 +8,58 @@ Dates are local calendar dates (Europe/Berlin); deadlines are counted from
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, with_config
 
 from models.routing import IntakeFacts
 
 AgeGroup = Literal["u25", "25-49", "50+"]
+
+# --- Input limits (issue 7, point 6) -----------------------------------------------------------
+
+MAX_TEXT_CHARS = 20_000
+"""Longest free-text field, in characters (about eight typed pages of a report section).
+A longer value is refused with 422; the whole request body is limited separately
+(`api.limits.MAX_BODY_BYTES`)."""
+
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+"""An Aktenzeichen: 1 to 40 characters, letters A-Z/a-z, digits, ``.``, ``_`` and ``-``,
+starting with a letter or digit (e.g. ``Z-2026-0042``, ``AC-CAR-1``). No ``/``, no blanks,
+no umlauts: a reference is a path segment of every case URL (``/api/v1/referrals/{ref}``,
+``/dashboard/faelle/{ref}``) and must reach its case unchanged."""
+
+CUSTOMER_NUMBER_PATTERN = REFERENCE_PATTERN
+"""A Kundennummer of the Fachverfahren: same alphabet and length as `REFERENCE_PATTERN`
+(e.g. ``123D456789``, ``K-000042``)."""
+
+MAX_HOURS_PER_MODULE = 1_000.0
+"""Schema-level ceiling for the hours of one booked module in one report. The real bound is
+the catalog's per module (`models.process.ServiceModule.hours_bound`, checked by
+`models.report_checks.check_feedback`); the catalog loader refuses a bound above this."""
+
+MAX_GROUP_SESSIONS_PER_MODULE = 200
+"""Schema-level ceiling for the group sessions of one booked module in one report; the
+catalog's bound per module is checked by `models.report_checks.check_feedback`."""
+
+MODULE_CODE_PATTERN = r"^J[1-9][0-9]?$"
+"""Codes of the youth modules (Jugendsuchtberatung, seed 002 §4.6.2: ``J1``, ``J4``, ``J6``);
+every other Leistungsmodul has a whole number as code."""
+
+Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN, min_length=1, max_length=40)]
+CustomerNumber = Annotated[
+    str,
+    Field(
+        pattern=CUSTOMER_NUMBER_PATTERN,
+        min_length=1,
+        max_length=40,
+        description="Kundennummer des Fachverfahrens: 1-40 Zeichen A-Z, a-z, 0-9, . _ -",
+    ),
+]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+ModuleCode = (
+    Annotated[int, Field(ge=1, le=999)] | Annotated[str, Field(pattern=MODULE_CODE_PATTERN)]
+)
 
 # The domain's routing facts are validated as they are; an unknown fact is an error, not
 # silently ignored (a typo would route the customer differently).
@@ -26,28 +71,38 @@ class _Payload(BaseModel):
 
 
 class Intake(_Payload):
-    customer_number: str = Field(min_length=1, max_length=40)
+    customer_number: CustomerNumber
     site: str = Field(min_length=1, max_length=60)
     facts: IntakeFacts = Field(description="Routing-Fakten (seed 002 §4.4.1, Anlage 6)")
 
 
 class ConsentGrant(_Payload):
-    """A Schweigepflichtentbindung: written or electronic, optional expiry (seed 003)."""
+    """A Schweigepflichtentbindung: written or electronic, optional expiry (seed 003).
+
+    It names one Träger and one purpose (§ 67b SGB X): `provider_code` is the provider the
+    data may go to (default: the referral's current provider), `scope` what is released
+    (``status`` only, or ``content``: report content and Hilfebedarfsgruppe)."""
 
     form: Literal["written", "electronic"]
     scope: Literal["status", "content"] = "content"
     granted_on: date
     expires_on: date | None = None
+    provider_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        description="Träger, den die Entbindung nennt (Standard: aktueller Träger des Falls)",
+    )
 
 
 class StartReferral(_Payload):
     """Bedarfsfeststellung: refer a customer to a provider with a Gutschein."""
 
-    customer_number: str = Field(min_length=1, max_length=40)
+    customer_number: CustomerNumber
     site: str = Field(min_length=1, max_length=60)
     age_group: AgeGroup
-    service_type: str
-    provider_code: str
+    service_type: str = Field(min_length=1, max_length=60)
+    provider_code: str = Field(min_length=1, max_length=60)
     caseworker_email: EmailStr
     contact_email: EmailStr | None = None
     reminders_consented: bool = False
@@ -55,20 +110,42 @@ class StartReferral(_Payload):
 
 
 class BookedModule(_Payload):
-    """A booked Leistungsmodul with hours spent (Einzel-Stunden)."""
+    """A booked Leistungsmodul: hours spent in individual counselling (Einzel-Stunden) and
+    group sessions held (Gruppensitzungen of 90 minutes), in the period of the report.
 
-    code: int = Field(ge=1)
-    hours: float = Field(default=0, ge=0)
+    ``hours`` is finite, >= 0 and at most `MAX_HOURS_PER_MODULE` (``NaN``/``Infinity`` and
+    ``1e999`` are refused); ``group_sessions`` a whole number. Whether the module exists for
+    the referral's Leistungsart and age group, and the bounds per module, are checked
+    against the catalog by `models.report_checks.check_feedback` (seed 002 §4.6.1).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    code: ModuleCode = Field(description="Modulnummer laut Katalog, z. B. 1, oder J1 (U25)")
+    hours: float = Field(
+        default=0,
+        ge=0,
+        le=MAX_HOURS_PER_MODULE,
+        allow_inf_nan=False,
+        description="Einzel-Stunden (E-Stunden) im Berichtszeitraum",
+    )
+    group_sessions: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_GROUP_SESSIONS_PER_MODULE,
+        exclude_if=lambda sessions: sessions == 0,  # stored as before when there are none
+        description="Gruppensitzungen (je 90 Minuten) im Berichtszeitraum",
+    )
 
 
 class ReportContent(_Payload):
     """The report form of seed 002 §4.6.5 (Zwischen-/Abschlussbericht)."""
 
-    ausgangssituation: str = ""
-    ziele: str = ""
-    ergebnis: str = ""
-    weitere_massnahmen: str = ""
-    mitwirkung: str = ""
+    ausgangssituation: Text = ""
+    ziele: Text = ""
+    ergebnis: Text = ""
+    weitere_massnahmen: Text = ""
+    mitwirkung: Text = ""
 
 
 class FeedbackIn(_Payload):
@@ -77,17 +154,17 @@ class FeedbackIn(_Payload):
     appointment_kept: bool | None = None
     counselling_ongoing: bool | None = None
     ended: bool | None = None
-    need_group: int | None = Field(default=None, ge=1)
-    modules: list[BookedModule] = []
+    need_group: int | None = Field(default=None, ge=1, le=99)
+    modules: list[BookedModule] = Field(default=[], max_length=50)
     content: ReportContent = ReportContent()
 
 
 class ReferralEvent(_Payload):
     """An event of a running referral (name as in the process definition)."""
 
-    event: str
+    event: str = Field(min_length=1, max_length=60)
     appointment_on: date | None = None
-    provider_code: str | None = None
+    provider_code: str | None = Field(default=None, min_length=1, max_length=60)
     feedback: FeedbackIn | None = None
 
 

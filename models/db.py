@@ -1,4 +1,13 @@
-"""Database access: engine, sessions and migrations (Alembic) for the system of record."""
+"""Database access: engines, sessions and migrations (Alembic) for the system of record.
+
+Two kinds of session (DESIGN §4.2, one serialised path for every state change):
+
+* `session(url)`: reads, and writes that change no case (a transaction begins lazily).
+* `write_session(url)`: every transaction that may change a case. On SQLite it begins
+  with ``BEGIN IMMEDIATE``, so writers are serialised from their first statement and a
+  decision is never taken on a state another writer is about to change; on PostgreSQL
+  the referral row is locked with ``SELECT … FOR UPDATE`` (`tasks.repository`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +17,11 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, create_engine
+
+#: Execution option that makes a SQLite transaction begin with ``BEGIN IMMEDIATE``.
+WRITE = "kel_write"
 
 
 @functools.cache
@@ -20,19 +32,45 @@ def engine(url: str) -> Engine:
 
         @event.listens_for(eng, "connect")
         def _sqlite_pragmas(conn, _record):  # type: ignore[no-untyped-def]
+            conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cursor = conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(eng, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get(WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
         return eng
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@functools.cache
+def write_engine(url: str) -> Engine:
+    """The engine of `url` whose transactions are serialised writers on SQLite."""
+    return engine(url).execution_options(**{WRITE: True})
 
 
 @contextmanager
 def session(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     with Session(engine(url), expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+@contextmanager
+def write_session(url: str) -> Iterator[Session]:
+    """A session for changes of a case: commits on success, rolls back on error; every
+    transaction in it is a serialised writer on SQLite (``BEGIN IMMEDIATE``)."""
+    with Session(write_engine(url), expire_on_commit=False) as s:
         try:
             yield s
             s.commit()
@@ -51,3 +89,10 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` with Alembic (creates the SQLite file)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def begin_write(session: Session) -> None:
+    """Begin `session`'s transaction as a serialised writer (SQLite ``BEGIN IMMEDIATE``;
+    on PostgreSQL a plain transaction, the referral row lock serialises). Call it before
+    any other statement of the transaction; a session of `write_session` needs no call."""
+    session.connection(execution_options={WRITE: True})

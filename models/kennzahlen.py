@@ -34,6 +34,20 @@ Definitions for a reporting period ``period_start`` … ``period_end`` (both inc
 
 The last row, provider ``"Gesamt"``, is computed over all cases (not summed from the
 provider rows), so its medians and shares are correct for the whole.
+
+Small cells (statistical secrecy; after § 16 BStatG and the Sozialgeheimnis, § 35 SGB I,
+§§ 67 ff. SGB X): a figure about one or two people can be traced back to them. So for
+every reader other than the coordination and the administration (who may see every case
+of the Kommune), report cells are shown as `SUPPRESSED` (``"< 3"``) in HTML and CSV when
+
+* a count is 1 or 2 (0 and 3 or more are shown), or
+* a derived figure (share, mean, median, percentile, a sum of hours) is computed over 1
+  or 2 cases (`KennzahlenRow.bases` gives the number of cases of each derived figure).
+
+`exact_figures` says who sees exact figures, `is_small` which numbers are small and
+`small_fields` which cells of a `KennzahlenRow` are shown as ``"< 3"``. The rule is
+deliberately simple: it does not suppress secondary cells (a "davon" figure derivable as
+the difference of two shown ones).
 """
 
 from __future__ import annotations
@@ -49,6 +63,9 @@ from datetime import date
 NO_PROVIDER = "–"
 TOTAL = "Gesamt"
 OVERDUE_DAYS = 90
+MIN_CASES = 3  # smallest number of cases a figure is shown for (to non-coordinators)
+SUPPRESSED = "< 3"
+EXACT_ROLES = frozenset({"coordinator", "admin"})
 
 PHASE_TITLES: dict[str, str] = {
     "staged": "Gestuft – wartet auf vorrangige Leistung",
@@ -125,6 +142,50 @@ class KennzahlenRow:
     open_escalations: int
     first_appointment_days_median: float | None
     first_appointment_days_p90: float | None
+    bases: dict[str, int] = field(default_factory=dict, compare=False)
+    """Number of cases each derived figure is computed over (field name -> count)."""
+
+
+COUNT_FIELDS = frozenset(
+    {
+        "customers_in_counselling",
+        "vouchers_issued",
+        "vouchers_redeemed",
+        "vouchers_not_started",
+        "vouchers_returned_invalid",
+        "escalations",
+        "open_escalations",
+    }
+)
+DERIVED_FIELDS = frozenset(
+    {
+        "share_u25",
+        "counselling_days_mean",
+        "counselling_days_median",
+        "first_appointment_days_median",
+        "first_appointment_days_p90",
+    }
+)
+
+
+def exact_figures(role: str) -> bool:
+    """Whether a reader in `role` sees exact figures (coordination, administration)."""
+    return role in EXACT_ROLES
+
+
+def is_small(cases: int) -> bool:
+    """Whether a figure over `cases` cases is shown as `SUPPRESSED` (1 or 2 cases)."""
+    return 0 < cases < MIN_CASES
+
+
+def small_fields(row: KennzahlenRow) -> frozenset[str]:
+    """The cells of `row` shown as `SUPPRESSED` to a reader without `exact_figures`:
+    counts of 1 or 2, derived figures over 1 or 2 cases; a phase of "open > 90 days" as
+    ``"open_over_90_days:<phase>"``."""
+    small = {name for name in COUNT_FIELDS if is_small(getattr(row, name))}
+    small |= {name for name in DERIVED_FIELDS if is_small(row.bases.get(name, 0))}
+    small |= {f"open_over_90_days:{p}" for p, n in row.open_over_90_days.items() if is_small(n)}
+    return frozenset(small)
 
 
 def percentile_nearest_rank(values: Sequence[float], p: float) -> float | None:
@@ -190,6 +251,13 @@ class _Acc:
             open_escalations=self.open_escalations,
             first_appointment_days_median=_median(self.first_appointment_days),
             first_appointment_days_p90=percentile_nearest_rank(self.first_appointment_days, 90),
+            bases={
+                "share_u25": self.started,
+                "counselling_days_mean": len(self.counselling_days),
+                "counselling_days_median": len(self.counselling_days),
+                "first_appointment_days_median": len(self.first_appointment_days),
+                "first_appointment_days_p90": len(self.first_appointment_days),
+            },
         )
 
 

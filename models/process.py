@@ -27,6 +27,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from models.calendar import InvalidPeriod, parse_period
+from models.commands import (
+    MAX_GROUP_SESSIONS_PER_MODULE,
+    MAX_HOURS_PER_MODULE,
+    MODULE_CODE_PATTERN,
+    AgeGroup,
+)
 
 SHIPPED_DIR = Path(__file__).parent / "process_definitions"
 
@@ -135,16 +141,58 @@ class StandardsDef(_Strict):
     services: dict[str, ServiceStandard]
 
 
-class ServiceModule(_Strict):
-    """A Leistungsmodul: bookable unit of counselling (hours are Einzel-Stunden)."""
+DEFAULT_MAX_HOURS = 100.0
+"""Bound of the E-Stunden one report may give for a module whose catalog entry names no
+hours (Schuldnerberatung: "Stunden nach Vereinbarung"). No report period of the shipped
+standards is longer than 26 weeks (Ergebnismeldung Schulden, P26W): 100 hours are almost
+four hours a week for one module over that period."""
 
-    code: int
+
+class ServiceModule(_Strict):
+    """A Leistungsmodul: bookable unit of counselling (hours are Einzel-Stunden).
+
+    ``code`` is a whole number, or ``J<n>`` for a youth module (seed 002 §4.6.2).
+    ``individual_hours``/``group_sessions`` are the seed's usual amount; ``max_hours`` and
+    ``max_group_sessions`` bound what one report may give for the module (see
+    `hours_bound`, `sessions_bound`); ``age_groups`` limits the module to referrals of those
+    age groups (None: all).
+    """
+
+    code: int | str
     title: str
-    individual_hours: float = 0
-    group_sessions: int = 0
+    individual_hours: float = Field(default=0, ge=0)
+    group_sessions: int = Field(default=0, ge=0)
+    max_hours: float | None = Field(default=None, ge=0, le=MAX_HOURS_PER_MODULE)
+    max_group_sessions: int | None = Field(default=None, ge=0, le=MAX_GROUP_SESSIONS_PER_MODULE)
+    age_groups: list[AgeGroup] | None = None
     phase: int | None = None
     special: bool = False
     note: str | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _code_form(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not re.fullmatch(MODULE_CODE_PATTERN, value):
+            raise ValueError(f"Modulnummer {value!r} ist weder eine Zahl noch von der Form J1")
+        if isinstance(value, int) and not 1 <= value <= 999:
+            raise ValueError(f"Modulnummer {value} liegt nicht zwischen 1 und 999")
+        return value
+
+    @property
+    def hours_bound(self) -> float:
+        """Most E-Stunden one report may give: ``max_hours``, else twice the usual amount,
+        else `DEFAULT_MAX_HOURS` when the seed names no hours."""
+        if self.max_hours is not None:
+            return self.max_hours
+        return 2 * self.individual_hours if self.individual_hours else DEFAULT_MAX_HOURS
+
+    @property
+    def sessions_bound(self) -> int:
+        """Most Gruppensitzungen one report may give: ``max_group_sessions``, else twice
+        the usual number; 0 for a module without group sessions."""
+        if self.max_group_sessions is not None:
+            return self.max_group_sessions
+        return 2 * self.group_sessions
 
 
 class NeedGroup(_Strict):
@@ -153,7 +201,7 @@ class NeedGroup(_Strict):
     code: int
     title: str
     description: str
-    modules: list[int] = []
+    modules: list[int | str] = []
     effort: str | None = None
 
 
@@ -454,9 +502,27 @@ def _check_standard(
 
 def _check_catalog(c: ServiceCatalog) -> list[Problem]:
     codes = {m.code for m in c.modules}
-    return [
+    out: list[Problem] = [
         (("need_groups", i, "modules"), f"HBG {g.code}: Modul {m} nicht definiert")
         for i, g in enumerate(c.need_groups)
         for m in g.modules
         if m not in codes
     ]
+    codes_of: dict[str, list[int | str]] = {
+        "need_groups": [g.code for g in c.need_groups],
+        "modules": [m.code for m in c.modules],
+    }
+    for kind, listed in codes_of.items():
+        out += [
+            ((kind, i, "code"), f"Nummer {code} doppelt")
+            for i, code in enumerate(listed)
+            if code in listed[:i]
+        ]
+    for i, m in enumerate(c.modules):
+        if m.max_hours is not None and m.max_hours < m.individual_hours:
+            out.append((("modules", i, "max_hours"), f"Modul {m.code}: unter individual_hours"))
+        if m.max_group_sessions is not None and m.max_group_sessions < m.group_sessions:
+            out.append(
+                (("modules", i, "max_group_sessions"), f"Modul {m.code}: unter group_sessions")
+            )
+    return out

@@ -141,10 +141,18 @@ class Referral(SQLModel, table=True):
 
 
 class Consent(SQLModel, table=True):
-    """A Schweigepflichtentbindung for one referral (seed 003; § 67b SGB X)."""
+    """A Schweigepflichtentbindung for one referral (seed 003; § 67b SGB X).
+
+    It releases data to one named Träger (`provider_id`) for one purpose (`scope`:
+    ``status`` = appointment kept / counselling ongoing / ended only, ``content`` = the
+    report content and the Hilfebedarfsgruppe as well). A new provider after a reroute
+    needs a consent that names it. `provider_id` is NULL only for legacy rows (see
+    `tasks.visibility.named_provider`).
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     referral_id: int = Field(foreign_key="referral.id", index=True)
+    provider_id: int | None = Field(default=None, foreign_key="provider.id", index=True)
     form: str  # "written" | "electronic"
     scope: str = "content"
     granted_on: date
@@ -281,9 +289,21 @@ class Command(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only audit trail: who did what to which referral, when, in which role."""
+    """Append-only, hash-chained audit trail: who did what to which referral, when, in
+    which role (IDs and codes only, never content).
+
+    Written only by `tasks.audit_trail.append` (via `tasks.repository.audit`): ``seq``
+    counts 1, 2, 3, … without gaps, ``prev_hash`` is the ``hash`` of row ``seq - 1``
+    (`models.audit_chain.GENESIS` for row 1) and ``hash`` is the hex SHA-256 over
+    ``prev_hash`` and the row's canonical content (`models.audit_chain`). Database
+    triggers (migration 0007) refuse UPDATE, DELETE, REPLACE and inserts out of order;
+    ``kel audit verify`` finds a row changed behind their back.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True, index=True)
+    prev_hash: str
+    hash: str
     at: datetime = _utc(nullable=False, index=True)
     actor: str
     role: str
@@ -313,6 +333,21 @@ class User(SQLModel, table=True):
     password_hash: str
     active: bool = True
     created_at: datetime = _utc(nullable=False)
+
+
+class UserSession(SQLModel, table=True):
+    """One signed-in session: the `jti` of a bearer token or dashboard cookie.
+
+    A token is valid only while its row exists, is not revoked and has not expired, so
+    logout and an admin's revocation end it at once (cookie and bearer alike).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    jti: str = Field(unique=True, index=True)  # random, secrets.token_urlsafe(16)
+    username: str = Field(index=True)
+    created_at: datetime = _utc(nullable=False)
+    expires_at: datetime = _utc(nullable=False)
+    revoked_at: datetime | None = _utc(nullable=True)
 
 
 class IdempotencyRecord(SQLModel, table=True):

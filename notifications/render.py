@@ -27,10 +27,17 @@ class UnknownTemplate(KeyError):
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The Jinja2 environment, built once: HTML autoescaped, undefined variables raise."""
+    """The Jinja2 environment, built once: undefined variables raise; every template is
+    autoescaped (HTML bodies, macros, templates from strings) except the plain-text ones
+    (``*.txt``: subject and text body, which are not markup)."""
     env = Environment(
         loader=PackageLoader("notifications", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2"),
+            disabled_extensions=("txt",),
+            default_for_string=True,
+            default=True,
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.commands import FEEDBACK_EVENTS, Intake, ReferralEvent, StartReferral
+from models.db import begin_write
 from models.process import Registry, UnknownServiceType
+from models.report_checks import InvalidReport, check_feedback
 from models.routing import IncompleteFacts, route
 from models.settings import Settings
 from models.statemachine import Event, InvalidTransition, decide, start
@@ -53,7 +55,16 @@ class CommandRejected(ValueError):
 
 
 class ReferenceTaken(CommandRejected):
-    """A referral with this Aktenzeichen exists already."""
+    """A referral with this Aktenzeichen exists already (in or out of the caller's view;
+    the message is the same)."""
+
+
+class CustomerOutOfScope(CommandRejected):
+    """The customer number belongs to another site: master data stays untouched."""
+
+
+#: The answer for a taken Aktenzeichen: the same whoever holds it (no leak across sites).
+REFERENCE_TAKEN = "Dieses Aktenzeichen ist nicht verfügbar; bitte ein anderes verwenden."
 
 
 @dataclass
@@ -99,6 +110,32 @@ def record_command(
     return command
 
 
+def execute(
+    session: Session,
+    kind: str,
+    reference: str,
+    occurred_on: date,
+    payload: BaseModel,
+    *,
+    now: datetime,
+    actor: Actor,
+    registry: Registry,
+    settings: Settings,
+) -> tuple[Command, list[int]]:
+    """Record and apply one command in `session`'s transaction: the one path on which a
+    case changes (DESIGN §4.2). Does not commit.
+
+    The caller's transaction must be a serialised writer (`models.db.write_session` or
+    `begin_write`); the referral row is locked by `referral_by_reference`. Returns the
+    command (``applied``) and the ids of the referrals changed. Raises what
+    `apply_command` raises; the caller rolls back and nothing is written.
+    """
+    command = record_command(session, kind, reference, occurred_on, payload, now=now, actor=actor)
+    changed = apply_command(session, command, registry, settings, now)
+    command.status, command.applied_at = CommandStatus.applied, now
+    return command, changed
+
+
 def pending_commands(session: Session, up_to: date | None = None, limit: int = 1000) -> list[int]:
     """Ids of pending commands in arrival order, optionally only those that occurred by
     `up_to`."""
@@ -115,6 +152,7 @@ def apply_commands(
     result = Applied()
     for command_id in ids:
         with session_factory() as session:
+            begin_write(session)
             command = session.get(Command, command_id)
             if command is None or command.status != CommandStatus.pending:
                 continue
@@ -128,6 +166,7 @@ def apply_commands(
                 ValidationError,
                 UnknownServiceType,
                 IncompleteFacts,
+                InvalidReport,
             ) as exc:
                 command.status, command.error = CommandStatus.rejected, _message(exc)
                 audit(
@@ -186,6 +225,8 @@ def apply_command(
             on,
             registry.service(referral.service_type),
         )
+        if payload.feedback is not None:
+            _check_report(session, referral, payload, registry)
         _record_event_data(session, referral, payload, on)
     command.referral_id = referral.id
     return save_decision(
@@ -205,7 +246,9 @@ def _apply_intake(
 ) -> None:
     facts = payload.facts
     decision = route(facts)
-    customer = _customer(session, payload.customer_number, payload.site, _age_group(facts.age))
+    customer = _customer(
+        session, payload.customer_number, payload.site, _age_group(facts.age), now, actor
+    )
     assert customer.id is not None
     session.add(
         IntakeDecision(
@@ -233,15 +276,63 @@ def _age_group(age: int) -> str:
     return "u25" if age < 25 else "25-49" if age < 50 else "50+"
 
 
-def _customer(session: Session, number: str, site: str, age_group: str) -> Customer:
+def _customer(
+    session: Session, number: str, site: str, age_group: str, now: datetime, actor: Actor
+) -> Customer:
+    """The customer `number` of `site`, created if new; master data of a customer of
+    another site is never changed (and the answer does not tell which site).
+
+    A changed age group is written and audited (field names only). Raises
+    `CommandRejected` for a customer of another site.
+    """
     customer = session.exec(select(Customer).where(Customer.customer_number == number)).first()
     if customer is None:
         customer = Customer(customer_number=number, site=site, age_group=age_group)
         session.add(customer)
-    else:
-        customer.site, customer.age_group = site, age_group
-    session.flush()
+        session.flush()
+        return customer
+    if customer.site != site:
+        raise CustomerOutOfScope(
+            "Diese Kundennummer kann an Ihrem Standort nicht verwendet werden; ein "
+            "Standortwechsel läuft über die Koordination."
+        )
+    if customer.age_group != age_group:
+        customer.age_group = age_group
+        audit(
+            session,
+            now,
+            actor,
+            "customer_updated",
+            None,
+            customer_id=customer.id,
+            fields=["age_group"],
+        )
     return customer
+
+
+def _update_contact(
+    session: Session, customer_id: int, payload: StartReferral, now: datetime, actor: Actor
+) -> None:
+    """Write the customer's contact for reminders when the referral names one; the audit
+    names the changed fields, never the address."""
+    if payload.contact_email is None and not payload.reminders_consented:
+        return
+    contact = session.get(CustomerContact, customer_id) or CustomerContact(customer_id=customer_id)
+    changed = [
+        name
+        for name, old, new in (
+            ("contact_email", contact.email, payload.contact_email),
+            ("reminders_consented", contact.reminders_consented, payload.reminders_consented),
+        )
+        if old != new
+    ]
+    contact.email = payload.contact_email
+    contact.reminders_consented = payload.reminders_consented
+    session.add(contact)
+    if changed:
+        audit(
+            session, now, actor, "customer_updated", None, customer_id=customer_id, fields=changed
+        )
 
 
 def _provider(session: Session, code: str, service_type: str, site: str) -> Provider:
@@ -260,23 +351,20 @@ def _start_referral(
 ) -> Referral:
     service = registry.service(payload.service_type)
     if session.exec(select(Referral.id).where(Referral.reference == command.reference)).first():
-        raise ReferenceTaken(f"Aktenzeichen {command.reference!r} ist bereits vergeben")
+        raise ReferenceTaken(REFERENCE_TAKEN)
     if service.standard.consent == "required" and payload.consent is None:
         raise CommandRejected(
             f"{service.title}: Schweigepflichtentbindung (schriftlich oder elektronisch) "
             "muss vorliegen (seed 003; § 67b SGB X)"
         )
     provider = _provider(session, payload.provider_code, payload.service_type, payload.site)
-    customer = _customer(session, payload.customer_number, payload.site, payload.age_group)
+    actor = Actor(command.actor, command.role)
+    customer = _customer(
+        session, payload.customer_number, payload.site, payload.age_group, now, actor
+    )
     assert customer.id is not None
-    if payload.contact_email is not None or payload.reminders_consented:
-        contact = session.get(CustomerContact, customer.id) or CustomerContact(
-            customer_id=customer.id
-        )
-        contact.email = payload.contact_email
-        contact.reminders_consented = payload.reminders_consented
-        session.add(contact)
-    blocking = _blocking_referral(session, customer.id, service.standard.staged_after)
+    _update_contact(session, customer.id, payload, now, actor)
+    blocking = _blocking_referral(session, customer.id, payload.site, service.standard.staged_after)
     referral = Referral(
         reference=command.reference,
         customer_id=customer.id,
@@ -295,19 +383,37 @@ def _start_referral(
     try:
         session.flush()
     except IntegrityError:  # taken by a concurrent request since the check above
-        raise ReferenceTaken(f"Aktenzeichen {command.reference!r} ist bereits vergeben") from None
+        raise ReferenceTaken(REFERENCE_TAKEN) from None
     assert referral.id is not None
     if payload.consent is not None:
-        session.add(Consent(referral_id=referral.id, **payload.consent.model_dump()))
+        code = payload.consent.provider_code
+        named = (
+            provider
+            if code in (None, provider.code)
+            else _provider(session, code, payload.service_type, payload.site)
+        )
+        session.add(
+            Consent(
+                referral_id=referral.id,
+                provider_id=named.id,
+                **payload.consent.model_dump(exclude={"provider_code"}),
+            )
+        )
     return referral
 
 
-def _blocking_referral(session: Session, customer_id: int, before: list[str]) -> Referral | None:
+def _blocking_referral(
+    session: Session, customer_id: int, site: str, before: list[str]
+) -> Referral | None:
+    """The customer's open referral of this site that this one waits for (seed 002 §4.2:
+    Sucht vor Schulden); other sites' referrals are never consulted (their existence
+    must not show in the answer)."""
     if not before:
         return None
     return session.exec(
         select(Referral).where(
             Referral.customer_id == customer_id,
+            Referral.site == site,
             col(Referral.service_type).in_(before),
             col(Referral.state).not_in(RELEASES_STAGED),
         )
@@ -322,6 +428,17 @@ def _prepare_event(session: Session, command: Command) -> Referral:
             f"({referral.started_on:%d.%m.%Y})"
         )
     return referral
+
+
+def _check_report(
+    session: Session, referral: Referral, payload: ReferralEvent, registry: Registry
+) -> None:
+    """Every reported value against the catalog of the referral's Leistungsart (seed 002
+    §4.6.1, §4.6.3, §4.6.4); raises `InvalidReport`."""
+    assert payload.feedback is not None
+    customer = session.get(Customer, referral.customer_id)
+    age_group = customer.age_group if customer is not None else "25-49"
+    check_feedback(payload.feedback, referral.service_type, registry, age_group)
 
 
 def _record_event_data(

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import true
+from sqlmodel import Session, col, select
 
 from models.settings import Settings
-from models.tables import Notification, NotificationStatus
+from models.tables import Notification, NotificationStatus, Referral
+from models.urls import case_url
 from notifications import Notifier, render
 from tasks.repository import SYSTEM, audit
 from tasks.sweep import SessionFactory
@@ -29,14 +31,20 @@ class Delivered:
     given_up: int = 0
 
 
-def _template_context(stored: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _template_context(stored: dict[str, Any], reference: str, settings: Settings) -> dict[str, Any]:
     context = {
         key: date.fromisoformat(value) if key.endswith("_on") and value else value
         for key, value in stored.items()
     }
-    base = settings.app_url.rstrip("/")
-    context["app_url"] = f"{base}/faelle/{stored['referral_id']}" if base else ""
+    context["app_url"] = case_url(settings.app_url, reference)
     return context
+
+
+def _references(session: Session, referral_ids: set[int]) -> dict[int, str]:
+    found = session.exec(
+        select(Referral.id, Referral.reference).where(col(Referral.id).in_(referral_ids))
+    )
+    return {referral_id: reference for referral_id, reference in found if referral_id}
 
 
 def deliver_notifications(
@@ -45,10 +53,14 @@ def deliver_notifications(
     settings: Settings,
     now: datetime,
     batch: int = 200,
+    referral_ids: list[int] | None = None,
 ) -> Delivered:
-    """Send every pending or failed notification (oldest first) through `notifier`."""
+    """Send every pending or failed notification (oldest first) through `notifier`; with
+    `referral_ids`, only those of these cases (the follow-ups of one command)."""
     result, after = Delivered(), 0
-    while after := _deliver_batch(session_factory, notifier, settings, now, batch, after, result):
+    while after := _deliver_batch(
+        session_factory, notifier, settings, now, batch, after, result, referral_ids
+    ):
         pass
     return result
 
@@ -61,6 +73,7 @@ def _deliver_batch(
     batch: int,
     after: int,
     result: Delivered,
+    referral_ids: list[int] | None = None,
 ) -> int:
     """Send one batch of rows with id > `after`; returns the last id when the batch was
     full (more may follow), else 0. So each row is tried at most once per run."""
@@ -72,17 +85,21 @@ def _deliver_batch(
                     [NotificationStatus.pending, NotificationStatus.failed]
                 ),
                 col(Notification.id) > after,
+                col(Notification.referral_id).in_(referral_ids)
+                if referral_ids is not None
+                else true(),
             )
             .order_by(col(Notification.id))
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
+        references = _references(session, {row.referral_id for row in rows})
         messages = [
             render(
                 row.template,
                 key=row.key,
                 to=row.recipient,
-                context=_template_context(row.context, settings),
+                context=_template_context(row.context, references[row.referral_id], settings),
             )
             for row in rows
         ]

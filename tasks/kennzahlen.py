@@ -33,10 +33,10 @@ Row = TypeVarTuple("Row")
 
 def _restricted(
     db: Connection,
-    query: Select[*Row],
+    query: Select[tuple[*Row]],
     where: ColumnElement[bool] | None,
     referral_id: Any,
-) -> Result[*Row]:
+) -> Result[tuple[*Row]]:
     """Run `query`; with `where`, only for the referrals it selects (joined on `referral_id`)."""
     if where is not None:
         query = query.join(Referral, referral_id == col(Referral.id)).where(where)

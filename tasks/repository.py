@@ -18,7 +18,6 @@ from models.process import Registry, ServiceConfig
 from models.settings import Settings
 from models.statemachine import CaseView, Decision, Event, Notify, OpenDeadline, decide
 from models.tables import (
-    AuditEvent,
     Consent,
     CustomerContact,
     Deadline,
@@ -57,7 +56,11 @@ def referral_by_reference(session: Session, reference: str) -> Referral:
     (``FOR UPDATE`` on PostgreSQL: an event and a timer of one case are applied one after
     the other); raises `NotFound`."""
     referral = session.exec(
-        select(Referral).where(Referral.reference == reference).with_for_update()
+        select(Referral)
+        .where(Referral.reference == reference)
+        .with_for_update()
+        # re-read under the lock even if the session loaded it before (access check)
+        .execution_options(populate_existing=True)
     ).first()
     if referral is None:
         raise NotFound(f"Keine Zuweisung mit Aktenzeichen {reference!r}")
@@ -116,16 +119,24 @@ def audit(
     referral_id: int | None,
     **detail: Any,
 ) -> None:
-    """Append one entry to the audit trail (IDs and codes only, never content)."""
-    session.add(
-        AuditEvent(
-            at=now,
-            actor=actor.name,
-            role=actor.role,
-            action=action,
-            referral_id=referral_id,
-            detail=detail,
-        )
+    """Append one entry to the hash-chained audit trail (IDs and codes only, never
+    content), in `session`'s transaction; `detail` must be JSON values.
+
+    The row is inserted at once as the chain's next link (`tasks.audit_trail.append`):
+    on PostgreSQL this takes an advisory lock held until the transaction ends, so call it
+    as late in a transaction as possible. ``at`` is `now`, clamped to the previous row's
+    ``at`` if `now` is earlier: the trail's time never runs backwards.
+    """
+    from tasks.audit_trail import append
+
+    append(
+        session,
+        now=now,
+        actor=actor.name,
+        role=actor.role,
+        action=action,
+        referral_id=referral_id,
+        detail=detail,
     )
 
 

@@ -16,6 +16,7 @@ from prefect.context import FlowRunContext
 from models.db import session
 from models.process import load_registry
 from models.settings import Settings
+from models.tables import Command
 from notifications import AppriseNotifier, Notifier
 from tasks.commands import Applied, apply_commands, pending_commands
 from tasks.delivery import Delivered, deliver_notifications
@@ -72,13 +73,22 @@ def notifier_for(settings: Settings) -> Notifier | None:
 @task(
     name="Benachrichtigungen senden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1
 )
-def send_notifications(settings: Settings, now: datetime) -> Delivered:
-    """Send pending and failed notifications; without SMTP they stay pending."""
+def send_notifications(
+    settings: Settings, now: datetime, referral_ids: list[int] | None = None
+) -> Delivered:
+    """Send pending and failed notifications (all, or those of `referral_ids`); without
+    SMTP they stay pending."""
     notifier = notifier_for(settings)
     if notifier is None:
         get_run_logger().warning("Kein SMTP-Server konfiguriert (KEL_SMTP_URL): nichts gesendet")
         return Delivered()
-    result = deliver_notifications(partial(session, settings.database_url), notifier, settings, now)
+    result = deliver_notifications(
+        partial(session, settings.database_url),
+        notifier,
+        settings,
+        now,
+        referral_ids=referral_ids,
+    )
     if result.sent or result.failed:
         get_run_logger().info(
             "Benachrichtigungen gesendet: %d, fehlgeschlagen: %d, aufgegeben: %d",
@@ -87,6 +97,14 @@ def send_notifications(settings: Settings, now: datetime) -> Delivered:
             result.given_up,
         )
     return result
+
+
+@task(name="Fall des Befehls laden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
+def load_command_cases(settings: Settings, command_id: int) -> list[int]:
+    """The referral ids command `command_id` changed (empty for an intake or unknown id)."""
+    with session(settings.database_url) as s:
+        command = s.get(Command, command_id)
+        return [command.referral_id] if command and command.referral_id else []
 
 
 @task(name="Lauf mit Fällen verschlagworten", cache_policy=NO_CACHE)

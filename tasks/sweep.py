@@ -3,8 +3,8 @@
 Timers are rows (`models.tables.Timer`); a timer is due when ``fire_at <= now`` and it
 has not fired. Each is fed to the state machine as `DeadlineReached`; the decision and
 ``fired_at`` are saved in one transaction, so a timer never fires twice. Rows are
-claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel sweeps never take
-the same timer (DESIGN §4.7). A sweep after downtime fires every overdue timer once, in
+re-read under the referral's lock in a transaction of their own, so parallel sweeps never
+fire the same timer (DESIGN §4.2, §4.8). A sweep after downtime fires every overdue timer once, in
 due order (catch-up).
 """
 
@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.clock import local_date
+from models.db import begin_write
 from models.process import Registry
 from models.settings import Settings
 from models.statemachine import DeadlineReached, decide
@@ -46,50 +47,83 @@ def fire_due_timers(
 ) -> Swept:
     """Fire every timer with ``fire_at <= now`` (aware datetime) that has not fired yet.
 
+    One transaction per case, on the one path of every state change (DESIGN §4.2): the
+    referral row is locked (PostgreSQL ``FOR UPDATE``; SQLite ``BEGIN IMMEDIATE``), its
+    due timers are re-read under the lock and fed to the state machine in due order, so
+    an API event and a timer of one case, or two sweeps, are judged one after the other
+    and no timer fires twice. Cases are taken in id order (no deadlock between sweeps).
     Returns a `Swept` summary. Never fires a timer early: ``now`` is the only cut-off.
     """
-    result = Swept()
-    today = local_date(now)
+    result, after = Swept(), 0
     while True:
         with session_factory() as session:
-            timers = list(
+            referral_ids = list(
                 session.exec(
-                    select(Timer)
-                    .where(col(Timer.fired_at).is_(None), Timer.fire_at <= now)
-                    .order_by(col(Timer.fire_at), col(Timer.id))
+                    select(Timer.referral_id)
+                    .where(
+                        col(Timer.fired_at).is_(None),
+                        Timer.fire_at <= now,
+                        Timer.referral_id > after,
+                    )
+                    .group_by(col(Timer.referral_id))
+                    .order_by(col(Timer.referral_id))
                     .limit(batch)
-                    .with_for_update(skip_locked=True)
                 )
             )
-            # one case after the other, in id order: referral rows are locked in a fixed
-            # order, so parallel sweeps never deadlock; a case's timers keep their order
-            for timer in sorted(timers, key=lambda t: (t.referral_id, t.fire_at, t.id)):
-                deadline = session.get(Deadline, timer.deadline_id)
-                referral = session.get(Referral, timer.referral_id, with_for_update=True)
-                assert deadline is not None and referral is not None
-                decision = decide(
-                    case_view(session, referral, today),
-                    DeadlineReached(timer.deadline_id, deadline.kind, deadline.due_on, timer.step),
-                    today,
-                    registry.service(referral.service_type),
-                )
-                result.referral_ids.update(
-                    save_decision(
-                        session,
-                        referral,
-                        decision,
-                        on=decision.effective_on or today,
-                        now=now,
-                        registry=registry,
-                        settings=settings,
-                    )
-                )
-                timer.fired_at = now
-                timer.result = decision.event or f"übersprungen: {decision.skipped}"
-                result.fired += 1
-                if decision.changed:
-                    result.acted += 1
-                else:
-                    result.skipped += 1
-        if len(timers) < batch:
+        for referral_id in referral_ids:
+            with session_factory() as session:
+                begin_write(session)
+                _fire_case(session, referral_id, registry, settings, now, result)
+        if len(referral_ids) < batch:
             return result
+        after = referral_ids[-1]
+
+
+def _fire_case(
+    session: Session,
+    referral_id: int,
+    registry: Registry,
+    settings: Settings,
+    now: datetime,
+    result: Swept,
+) -> None:
+    """Fire the due timers of one case under its lock (see `fire_due_timers`)."""
+    today = local_date(now)
+    referral = session.get(Referral, referral_id, with_for_update=True, populate_existing=True)
+    assert referral is not None
+    timers = session.exec(
+        select(Timer)
+        .where(
+            Timer.referral_id == referral_id,
+            col(Timer.fired_at).is_(None),
+            Timer.fire_at <= now,
+        )
+        .order_by(col(Timer.fire_at), col(Timer.id))
+    ).all()
+    for timer in timers:
+        deadline = session.get(Deadline, timer.deadline_id)
+        assert deadline is not None
+        decision = decide(
+            case_view(session, referral, today),
+            DeadlineReached(timer.deadline_id, deadline.kind, deadline.due_on, timer.step),
+            today,
+            registry.service(referral.service_type),
+        )
+        result.referral_ids.update(
+            save_decision(
+                session,
+                referral,
+                decision,
+                on=decision.effective_on or today,
+                now=now,
+                registry=registry,
+                settings=settings,
+            )
+        )
+        timer.fired_at = now
+        timer.result = decision.event or f"übersprungen: {decision.skipped}"
+        result.fired += 1
+        if decision.changed:
+            result.acted += 1
+        else:
+            result.skipped += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from models.db import migrate
+from models.db import engine, migrate
 from tests.factories import World, provider, world
 
 
@@ -45,3 +47,64 @@ def kel(db_url: str) -> World:
         provider("SUCHT-CARITAS", ("sucht",)),
     )
     return w
+
+
+# --- PostgreSQL beside SQLite (the local server of these machines, trust auth) ---
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+
+
+def postgres_reachable() -> bool:
+    """Whether the local PostgreSQL answers (CI starts it; elsewhere tests skip)."""
+    import socket
+
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One PostgreSQL database migrated with Alembic per session, used as a template."""
+    if not postgres_reachable():
+        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    psycopg = pytest.importorskip("psycopg")
+    name = f"kel_tmpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    try:
+        migrate(url)
+        engine(url).dispose()
+        yield name
+    finally:
+        engine(url).dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of its own (a copy of the session's template)."""
+    import psycopg
+
+    name = f"kel_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    try:
+        yield url
+    finally:
+        engine(url).dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of its own, once on SQLite and once on PostgreSQL."""
+    name = "db_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))

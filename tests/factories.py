@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from models.clock import start_of_day
 from models.commands import ReferralEvent, StartReferral
-from models.db import session
+from models.db import session, write_session
 from models.process import Registry, load_registry
 from models.settings import Settings
 from models.tables import Command, Provider
-from tasks.commands import Applied, apply_commands, pending_commands, record_command
+from tasks.commands import Applied, apply_commands, execute, pending_commands, record_command
 from tasks.repository import Actor
 
 CASEWORKER = Actor("ifk.mueller", "caseworker")
@@ -92,6 +92,31 @@ class World:
             return record_command(
                 s, kind, reference, on, payload, now=at(on), actor=actor, idempotency_key=key
             )
+
+    def execute(
+        self,
+        kind: str,
+        reference: str,
+        on: date,
+        payload: Any,
+        actor: Actor = CASEWORKER,
+        now: datetime | None = None,
+    ) -> Command:
+        """Decide and save one command now, on the API's path (`tasks.commands.execute`);
+        raises what the process refuses, and then nothing is written."""
+        with write_session(self.url) as s:
+            command, _ = execute(
+                s,
+                kind,
+                reference,
+                on,
+                payload,
+                now=now or at(on, 10),
+                actor=actor,
+                registry=self.registry,
+                settings=self.settings,
+            )
+            return command
 
     def apply(self, now: datetime) -> Applied:
         with self.session() as s:

@@ -1,8 +1,11 @@
 """Fall: one case with its facts, deadlines, timeline, notifications, escalations, vouchers
 and feedback, and a link to its Prefect flow runs (tagged ``fall-<id>``).
 
-The case view is `api.views.detail` (feedback content gated by consent and audited); a
-case outside the user's view answers with a German 404 page, so its existence does not leak.
+The case view is `api.views.detail`: report content and need group only in the reader's
+scope (`tasks.visibility`: own reports for a provider, otherwise a consent naming the
+provider), every read of content audited. A case outside the user's view answers with the
+same German 404 page as a reference that does not exist (the page does not repeat the
+reference), so its existence does not leak.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ ACTIONS = {
     "escalation_resolve": "Eskalation erledigt",
     "consent_granted": "Schweigepflichtentbindung erfasst",
     "feedback_content_read": "Inhalt der Rückmeldungen gelesen",
+    "report_read": "Bericht abgerufen",
     "command_rejected": "Meldung abgewiesen",
     "notification_given_up": "Benachrichtigung aufgegeben",
     "anonymised": "Nach Ablauf der Aufbewahrungsfrist anonymisiert",

@@ -1,6 +1,10 @@
 """Server-side SVG charts for the dashboard: pure functions from numbers to an SVG string.
 
-No JavaScript, no external assets; the SVG is inlined into the page (``{{ svg | safe }}``).
+No JavaScript, no external assets; the SVG is inlined into the page (``{{ chart }}``).
+Every chart is a ``markupsafe.Markup`` built only from escaped parts: each text (title,
+description, labels, legend, tooltips) goes through ``escape``, each attribute value
+through ``quoteattr`` or is a number, a constant or a sanitised id. So a provider's name or
+a site typed by a user cannot add markup, and templates need no ``|safe``.
 Accessible by construction:
 
 * ``<svg role="img" aria-labelledby="…">`` with a ``<title>`` (the chart's heading) and a
@@ -37,8 +41,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
+
+from markupsafe import Markup
 
 from models.german import zahl
 
@@ -118,8 +125,9 @@ def bin_counts(values: Sequence[float], bins: Sequence[tuple[int, int | None]]) 
 
 
 def _chart_id(chart_id: str | None, *parts: object) -> str:
+    """The prefix of the element ids: `chart_id` reduced to ``[A-Za-z0-9_-]``, or a digest."""
     if chart_id:
-        return chart_id
+        return re.sub(r"[^A-Za-z0-9_-]", "-", chart_id)
     digest = hashlib.sha1(repr(parts).encode("utf-8")).hexdigest()[:8]
     return f"diagramm-{digest}"
 
@@ -268,11 +276,16 @@ def _with_unit(value: float, unit: str) -> str:
     return f"{number(value)} {unit}".strip()
 
 
-def _no_data(cid: str, width: int, height: int, title: str, desc: str, kind: str) -> str:
+def _svg(parts: Sequence[str]) -> Markup:
+    """The chart as markup: `parts` are built from escaped text and attribute values only."""
+    return Markup("\n".join(parts))
+
+
+def _no_data(cid: str, width: int, height: int, title: str, desc: str, kind: str) -> Markup:
     parts = _open(cid, width, height, title, desc or "Keine Daten.", kind)
     parts.append(_text(width / 2, height / 2, "Keine Daten"))
     parts.append("</svg>")
-    return "\n".join(parts)
+    return _svg(parts)
 
 
 def _check_lengths(labels: Sequence[str], series: Mapping[str, Sequence[float]]) -> None:
@@ -297,7 +310,7 @@ def bar_chart(
     width: int = 640,
     height: int = 280,
     chart_id: str | None = None,
-) -> str:
+) -> Markup:
     """One bar per label; bar heights are proportional to the values (zero line at 0)."""
     _check_lengths(labels, {"Werte": values})
     cid = _chart_id(chart_id, "bar", title, list(labels), list(values))
@@ -331,7 +344,7 @@ def bar_chart(
     parts.append("</g>")
     parts += frame.categories(labels)
     parts.append("</svg>")
-    return "\n".join(parts)
+    return _svg(parts)
 
 
 def histogram(
@@ -346,7 +359,7 @@ def histogram(
     width: int = 640,
     height: int = 280,
     chart_id: str | None = None,
-) -> str:
+) -> Markup:
     """Counts `values` into the inclusive `bins` and draws one bar per bin."""
     counts = bin_counts(values, bins)
     labels = [bin_label(low, high) for low, high in bins]
@@ -380,7 +393,7 @@ def grouped_bars(
     width: int = 720,
     height: int = 300,
     chart_id: str | None = None,
-) -> str:
+) -> Markup:
     """Per category a group of bars, one per series (legend in `series` order).
 
     ``grouped_bars(months, {"Soll": soll, "Ist": ist}, title=…)`` draws Soll (solid) next
@@ -435,7 +448,7 @@ def grouped_bars(
         parts.append("</g>")
     parts += frame.categories(categories)
     parts.append("</svg>")
-    return "\n".join(parts)
+    return _svg(parts)
 
 
 def line_chart(
@@ -449,7 +462,7 @@ def line_chart(
     width: int = 720,
     height: int = 300,
     chart_id: str | None = None,
-) -> str:
+) -> Markup:
     """One line per series over the x `labels`; values written at the points if few."""
     _check_lengths(labels, series)
     names = list(series)
@@ -498,4 +511,4 @@ def line_chart(
         parts.append("</g>")
     parts += frame.categories(labels)
     parts.append("</svg>")
-    return "\n".join(parts)
+    return _svg(parts)

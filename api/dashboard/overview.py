@@ -22,6 +22,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import visible
 from api.dashboard.cases import ESCALATION_STATES, error_page
+from api.dashboard.csrf import CsrfDep
 from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.errors import Problem
@@ -137,7 +138,9 @@ def overview(
     )
 
 
-@router.post("/eskalationen/{escalation_id}/{verb}", summary="Eskalation bearbeiten")
+@router.post(
+    "/eskalationen/{escalation_id}/{verb}", summary="Eskalation bearbeiten", dependencies=[CsrfDep]
+)
 def act_on_escalation(
     request: Request,
     escalation_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],

@@ -3,9 +3,13 @@
 Sections as in the form: 1. Persönliche Daten (kel-flow holds none: the case is named by
 Gutschein-Nr. and Aktenzeichen only), 2. Ausgangssituation, 3. Ziele der Beratung /
 Leistungsmodule, 4. (Zwischen-)Ergebnis, 5. Weitere Maßnahmen / Zeitraum / Ausblick,
-6. Sonstiges (u. a. Mitwirkung). The content follows the rule of `api.views.detail`: it is
-printed only with a valid Schweigepflichtentbindung or for the provider who wrote it, and
-every such read is written to the audit trail; otherwise sections 2-6 say so.
+6. Sonstiges (u. a. Mitwirkung). The content follows `tasks.visibility` as the case view
+does: it is printed for the provider who wrote the report, and otherwise only with a
+Schweigepflichtentbindung of scope content naming the reading provider (for the jobcenter:
+the writing provider); otherwise sections 2-6 say so. Every download is audited
+(``report_read``), and a printed content also as ``feedback_content_read``. A report
+outside the user's view, of another case or that does not exist answers the same German
+404 page as the case page.
 
 Rendered with fpdf2 and the core font Helvetica (Latin-1); typographic characters outside
 Latin-1 („“–…) are replaced by ASCII equivalents.
@@ -18,13 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from sqlmodel import Session, col, select
 
 from api.access import referral_for
+from api.dashboard.cases import error_page
 from api.dashboard.web import DashboardUser
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.views import may_read_content
@@ -32,7 +37,8 @@ from models.clock import local_date
 from models.german import datum
 from models.process import Registry
 from models.tables import Feedback, Provider, Referral, Voucher
-from tasks.repository import Actor, NotFound, audit, consent_valid
+from tasks.repository import Actor, NotFound, audit
+from tasks.visibility import content_scope
 
 router = APIRouter()
 
@@ -123,10 +129,14 @@ def _goals(feedback: Feedback, registry: Registry, service_type: str) -> str:
         for booked in feedback.modules:
             code = booked.get("code")
             hours = float(booked.get("hours") or 0)
-            title = modules.get(code, "") if isinstance(code, int) else ""
+            title = modules.get(code, "") if isinstance(code, int | str) else ""
             hours_text = f"{hours:.1f}".replace(".", ",")
+            sessions = int(booked.get("group_sessions") or 0)
             lines.append(
-                f"- Modul {code}" + (f" {title}" if title else "") + f": {hours_text} Std."
+                f"- Modul {code}"
+                + (f" {title}" if title else "")
+                + f": {hours_text} Std."
+                + (f", {sessions} Gruppensitzungen" if sessions else "")
             )
     return "\n".join(lines)
 
@@ -277,6 +287,7 @@ def _filename(sheet: ReportSheet, feedback_id: int) -> str:
 
 @router.get("/faelle/{reference}/berichte/{feedback_id:int}.pdf", include_in_schema=False)
 def report_pdf(
+    request: Request,
     reference: str,
     feedback_id: int,
     user: DashboardUser,
@@ -284,30 +295,47 @@ def report_pdf(
     registry: RegistryDep,
     now: NowDep,
 ) -> Response:
-    """The Zwischen- or Abschlussbericht `feedback_id` of case `reference` (404 outside view)."""
-    referral = referral_for(session, user, reference)
-    feedback = session.get(Feedback, feedback_id)
+    """The Zwischen- or Abschlussbericht `feedback_id` of case `reference`; one 404 page for
+    a case outside the view, another case's report and a report that does not exist."""
+    try:
+        referral = referral_for(session, user, reference)
+    except NotFound:
+        return error_page(request, user, 404)
+    # an id beyond 64 bits cannot exist (and would overflow the database driver)
+    feedback = session.get(Feedback, feedback_id) if 0 < feedback_id < 2**63 else None
     if (
         feedback is None
         or feedback.referral_id != referral.id
         or feedback.kind not in REPORT_TITLES
     ):
-        raise NotFound(f"Kein Bericht {feedback_id} zur Zuweisung {reference!r}")
+        return error_page(request, user, 404)
     today = local_date(now)
     assert referral.id is not None
-    may_read = may_read_content(user, feedback, consent_valid(session, referral.id, today))
+    may_read = may_read_content(content_scope(session, referral, user, today), feedback)
+    actor = Actor(user.username, user.role)
+    parameters = {"reference": referral.reference, "feedback_id": feedback.id}
+    audit(
+        session,
+        now,
+        actor,
+        "report_read",
+        referral.id,
+        report="bericht_pdf",
+        parameters=parameters,
+        format="pdf",
+    )
     if may_read and (feedback.content or feedback.modules or feedback.need_group is not None):
         audit(
             session,
             now,
-            Actor(user.username, user.role),
+            actor,
             "feedback_content_read",
             referral.id,
             reports=1,
             feedback_id=feedback.id,
             format="pdf",
         )
-        session.commit()
+    session.commit()
     sheet = report_sheet(session, registry, referral, feedback, may_read=may_read, today=today)
     return Response(
         render_report(sheet, compress=COMPRESS),

@@ -24,6 +24,8 @@ from sqlmodel import Session, col, select
 
 from api.access import visible
 from api.dashboard.charts import grouped_bars
+from api.dashboard.csrf import CsrfDep
+from api.dashboard.reports import audit_report_read
 from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.errors import Problem
@@ -445,6 +447,18 @@ def planning_page(
     year = jahr or today.year
     service_type = leistungsart or default_service(registry)
     _check_service(registry, service_type)
+    audit_report_read(
+        session,
+        user,
+        now,
+        "eintrittsplanung",
+        {
+            "jahr": year,
+            "leistungsart": service_type,
+            "standort": ((neuer_standort or "").strip() or (standort or "").strip())[:MAX_SITE],
+        },
+        "csv" if format == "csv" else "html",
+    )
     if format == "csv":
         planning = load_planning(session, user, year, service_type, today)
         return csv_response(
@@ -455,7 +469,12 @@ def planning_page(
     return _render(request, user, session, registry, today, year, service_type, site)
 
 
-@router.post("/eintrittsplanung", response_class=HTMLResponse, include_in_schema=False)
+@router.post(
+    "/eintrittsplanung",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[CsrfDep],
+)
 def planning_save(
     request: Request,
     user: DashboardUser,

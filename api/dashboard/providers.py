@@ -21,6 +21,8 @@ Definitions (the page states them too):
   provider changed) was never due and does not count. Counted for the referral's current
   provider.
 * **Offene Eskalationen**: escalations not yet resolved.
+
+Every page view and CSV export is audited (``report_read``, `api.dashboard.reports`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ from sqlmodel import Session, col
 
 from api.access import visible
 from api.dashboard import charts
-from api.dashboard.reports import BadPeriod, csv_number, csv_share, display_names, parse_period
+from api.dashboard.reports import (
+    BadPeriod,
+    audit_report_read,
+    csv_number,
+    csv_share,
+    display_names,
+    parse_period,
+)
 from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, SessionDep
 from models.clock import local_date
@@ -309,6 +318,14 @@ def providers_page(
         return answer
     report = providers_report(session, user, today, start, end)
     rows = report.rows + ([report.total] if report.total else [])
+    audit_report_read(
+        session,
+        user,
+        now,
+        "traeger",
+        {"von": start.isoformat(), "bis": end.isoformat()},
+        "csv" if format == "csv" else "html",
+    )
     if format == "csv":
         return csv_response(
             f"traeger_{start:%Y-%m-%d}_{end:%Y-%m-%d}.csv", CSV_HEADER, map(_csv_row, rows)

@@ -9,7 +9,11 @@
   (seed 002 §4.6.3, § 5 of the Hamm contract; Stichtag 30.6./31.12., due on the last
   working day of the following month). ``&format=csv``: the table as CSV.
 
-Every page counts only the referrals the user may see (`api.access.visible`).
+Every page counts only the referrals the user may see (`api.access.visible`). For every
+reader but the coordination and the administration, cells of 1 or 2 cases (counts, and
+shares, means, medians, percentiles and hours over 1 or 2 cases) are shown as ``"< 3"`` in
+HTML and CSV (statistical secrecy, see `models.kennzahlen`). Every page view and CSV
+export is written to the audit trail (``report_read``: report, parameters, format).
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import calendar
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlmodel import Session, col
 
 from api.access import visible
@@ -34,10 +38,21 @@ from api.deps import NowDep, RegistryDep, SessionDep
 from models.calendar import is_working_day
 from models.clock import local_date
 from models.german import prozent, zahl
-from models.kennzahlen import COLUMNS, PHASE_TITLES, CaseFacts, KennzahlenRow, kennzahlen
+from models.kennzahlen import (
+    COLUMNS,
+    PHASE_TITLES,
+    SUPPRESSED,
+    CaseFacts,
+    KennzahlenRow,
+    exact_figures,
+    is_small,
+    kennzahlen,
+    small_fields,
+)
 from models.process import Registry
 from models.tables import Feedback, Provider, Referral, Role, User
 from tasks.kennzahlen import load_case_facts
+from tasks.repository import Actor, audit
 
 router = APIRouter()
 
@@ -51,23 +66,42 @@ class BadPeriod(ValueError):
     """A period the user asked for that cannot be used; the message is German."""
 
 
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+MAX_PERIOD_DAYS = 3660
+"""A report period lies within `FIRST_DAY` … `LAST_DAY` and spans at most about ten years
+(a page has one chart point per month); other values are answered with a German error
+page (400), never with 500 (``bis=9999-12-31`` once overflowed the month loop)."""
+
+
 def _day(text: str | None, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text) if len(text) <= 10 else None
     except ValueError:
-        raise BadPeriod(f"„{name}“ ist kein Datum (JJJJ-MM-TT): {text!r}") from None
+        day = None
+    if day is None:
+        raise BadPeriod(f"„{name}“ ist kein Datum (JJJJ-MM-TT): {text[:20]!r}")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadPeriod(
+            f"„{name}“ muss zwischen dem {FIRST_DAY:%d.%m.%Y} und dem {LAST_DAY:%d.%m.%Y} liegen."
+        )
+    return day
 
 
 def parse_period(
     von: str | None, bis: str | None, *, default: tuple[date, date]
 ) -> tuple[date, date]:
-    """``von``/``bis`` query values (ISO dates; empty = default) as a checked period."""
+    """``von``/``bis`` query values (ISO dates; empty = default) as a checked period;
+    raises `BadPeriod` (German) for a non-date, a day outside `FIRST_DAY` … `LAST_DAY`,
+    an end before the start or a period longer than `MAX_PERIOD_DAYS`."""
     start = _day(von, "von") or default[0]
     end = _day(bis, "bis") or default[1]
     if end < start:
         raise BadPeriod("Das Ende des Zeitraums („bis“) liegt vor seinem Beginn („von“).")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise BadPeriod("Der Zeitraum darf höchstens zehn Jahre umfassen.")
     return start, end
 
 
@@ -188,10 +222,33 @@ def _display(value: Any, field_name: str, *, csv: bool) -> str:
     return csv_number(value)
 
 
+def audit_report_read(
+    session: Session,
+    user: User,
+    now: datetime,
+    report: str,
+    parameters: dict[str, Any],
+    format: str,
+) -> None:
+    """Write and commit the audit row of one read of `report` (a page view or an export)."""
+    audit(
+        session,
+        now,
+        Actor(user.username, user.role),
+        "report_read",
+        None,
+        report=report,
+        parameters=parameters,
+        format=format,
+    )
+    session.commit()
+
+
 def kennzahlen_table(
-    rows: Sequence[KennzahlenRow], *, csv: bool = False
+    rows: Sequence[KennzahlenRow], *, csv: bool = False, exact: bool = True
 ) -> tuple[list[str], list[list[str]]]:
-    """Flat headers and cells; "open > 90 days" becomes one column per occurring phase."""
+    """Flat headers and cells; "open > 90 days" becomes one column per occurring phase.
+    Unless `exact`, small cells are `SUPPRESSED` (`models.kennzahlen.small_fields`)."""
     phases = _phases(rows)
     headers: list[str] = []
     for field_name, title in COLUMNS:
@@ -201,10 +258,18 @@ def kennzahlen_table(
             headers.append(title)
     cells = []
     for row in rows:
+        small = frozenset() if exact else small_fields(row)
         line = []
         for field_name, _ in COLUMNS:
             if field_name == "open_over_90_days":
-                line += [str(row.open_over_90_days.get(p, 0)) for p in phases] or ["0"]
+                line += [
+                    SUPPRESSED
+                    if f"open_over_90_days:{p}" in small
+                    else str(row.open_over_90_days.get(p, 0))
+                    for p in phases
+                ] or ["0"]
+            elif field_name in small:
+                line.append(SUPPRESSED)
             else:
                 line.append(_display(getattr(row, field_name), field_name, csv=csv))
         cells.append(line)
@@ -254,13 +319,18 @@ def kennzahlen_page(
     rows = kennzahlen(facts, start, end)
     period = f"{start:%d.%m.%Y} – {end:%d.%m.%Y}"
     site_text = standort or "alle Standorte"
+    exact = exact_figures(user.role)
+    parameters = {"von": start.isoformat(), "bis": end.isoformat(), "standort": standort}
+    audit_report_read(
+        session, user, now, "kennzahlen", parameters, "csv" if format == "csv" else "html"
+    )
     if format == "csv":
-        headers, cells = kennzahlen_table(rows, csv=True)
+        headers, cells = kennzahlen_table(rows, csv=True, exact=exact)
         suffix = f"_{standort}" if standort else ""
         return csv_response(
             f"kennzahlen_{start:%Y-%m-%d}_{end:%Y-%m-%d}{suffix}.csv", headers, cells
         )
-    _, cells = kennzahlen_table(rows)
+    _, cells = kennzahlen_table(rows, exact=exact)
     phases = _phases(rows)
     months = month_ends(start, end)
     series = cases_by_state(facts, months)
@@ -298,6 +368,7 @@ def kennzahlen_page(
         state_series=series,
         cases_total=len(facts),
         query=query,
+        exact=exact,
     )
 
 
@@ -393,6 +464,9 @@ def half_year_report(
       the referral's current one; none -> "ohne Einstufung".
     * Effort: hours of the modules booked in feedback received in the half-year, summed
       per referral; the average is over all worked cases of the group.
+    * A provider reading its own report sees the classifications and hours of its own
+      reports only (`tasks.visibility`: a rerouted case's earlier reports by another
+      provider are status only for it), and no fallback to the referral's current HBG.
     """
     start, end = half_year(year, half)
     worked = and_(
@@ -419,7 +493,7 @@ def half_year_report(
             col(Feedback.modules),
         )
         .join(Referral, col(Feedback.referral_id) == col(Referral.id))
-        .where(worked, col(Feedback.received_on) <= end)
+        .where(worked, col(Feedback.received_on) <= end, _own_reports(user))
         .order_by(col(Feedback.referral_id), col(Feedback.received_on), col(Feedback.id))
     )
     classified: dict[int, int] = {}
@@ -433,7 +507,8 @@ def half_year_report(
     groups: dict[tuple[str, str, int], GroupFigures] = {}
     for rid, provider_id, service_type, need_group, closed_on in referrals:
         name = names.get(provider_id, "–")
-        group = classified.get(rid, need_group) or NO_GROUP
+        fallback = None if user.role == Role.provider else need_group
+        group = classified.get(rid, fallback) or NO_GROUP
         key = (name, service_type, group)
         if key not in groups:
             service_title, group_title, guideline = catalog_titles(registry, service_type, group)
@@ -463,6 +538,31 @@ def half_year_report(
     )
 
 
+def _own_reports(user: User) -> ColumnElement[bool]:
+    """For a provider: only the reports it wrote; for everyone else: every report."""
+    if user.role == Role.provider:
+        return col(Feedback.provider_id) == (user.provider_id or -1)
+    return true()
+
+
+def half_year_cells(row: GroupFigures, *, exact: bool, csv: bool) -> list[str]:
+    """Bearbeitete Fälle, abgeschlossene Fälle, Stunden, Ø Stunden je Fall as text; unless
+    `exact`, counts of 1 or 2 and hours over 1 or 2 cases are `SUPPRESSED`."""
+    small_group = not exact and is_small(row.cases)
+
+    def count(value: int) -> str:
+        if not exact and is_small(value):
+            return SUPPRESSED
+        return str(value) if csv else zahl(value, 0, thousands="\u202f")
+
+    def hours(value: float | None) -> str:
+        if small_group:
+            return SUPPRESSED
+        return csv_number(value) if csv else zahl(value, 1, thousands="\u202f")
+
+    return [count(row.cases), count(row.closed), hours(row.hours), hours(row.average_hours)]
+
+
 HALF_YEAR_HEADER = (
     "Träger",
     "Leistungsart",
@@ -475,8 +575,8 @@ HALF_YEAR_HEADER = (
 )
 
 
-def _half_year_csv(report: HalfYearReport) -> list[list[str | int]]:
-    lines: list[list[str | int]] = []
+def _half_year_csv(report: HalfYearReport, *, exact: bool = True) -> list[list[str]]:
+    lines: list[list[str]] = []
     for name, rows, total in report.providers:
         for row in [*rows, total]:
             lines.append(
@@ -484,10 +584,7 @@ def _half_year_csv(report: HalfYearReport) -> list[list[str | int]]:
                     name,
                     row.service_title,
                     row.group_title,
-                    row.cases,
-                    row.closed,
-                    csv_number(row.hours),
-                    csv_number(row.average_hours),
+                    *half_year_cells(row, exact=exact, csv=True),
                     row.guideline,
                 ]
             )
@@ -525,9 +622,20 @@ def half_year_page(
         answer.status_code = 400
         return answer
     report = half_year_report(session, user, registry, year, half, today)
+    exact = exact_figures(user.role)
+    audit_report_read(
+        session,
+        user,
+        now,
+        "halbjahresbericht",
+        {"jahr": year, "halbjahr": half},
+        "csv" if format == "csv" else "html",
+    )
     if format == "csv":
         return csv_response(
-            f"halbjahresbericht_{year}_{half}.csv", HALF_YEAR_HEADER, _half_year_csv(report)
+            f"halbjahresbericht_{year}_{half}.csv",
+            HALF_YEAR_HEADER,
+            _half_year_csv(report, exact=exact),
         )
     return page(
         request,
@@ -539,4 +647,6 @@ def half_year_page(
         year=year,
         half=half,
         query=f"jahr={year}&halbjahr={half}",
+        figures=lambda row: half_year_cells(row, exact=exact, csv=False),
+        exact=exact,
     )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import cases, login, overview, pdf, planning, providers, reports
+from api.dashboard import cases, csrf, login, overview, pdf, planning, providers, reports
 from api.dashboard.web import LoginRequired
 
 
 def install(app: FastAPI) -> None:
-    """Mount the dashboard pages, their static files and the login redirect."""
+    """Mount the dashboard pages, their static files, the login redirect and the 403 page
+    for a form without a valid CSRF token (`api.dashboard.csrf`)."""
     router = APIRouter(prefix="/dashboard", include_in_schema=False)
     for module in (login, overview, cases, providers, reports, planning, pdf):
         router.include_router(module.router)
@@ -22,4 +24,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/dashboard/anmelden?next={request.url.path}", status_code=303)
+        target = quote(request.url.path, safe="/")
+        return RedirectResponse(f"/dashboard/anmelden?next={target}", status_code=303)
+
+    @app.exception_handler(csrf.CsrfRejected)
+    async def _csrf(request: Request, exc: csrf.CsrfRejected) -> HTMLResponse:
+        return await csrf.rejected(request, exc)

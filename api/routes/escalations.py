@@ -77,6 +77,8 @@ def escalation_for(session: Session, user: User, escalation_id: int) -> tuple[Es
         select(Escalation, Referral.reference)
         .join(Referral, col(Referral.id) == Escalation.referral_id)
         .where(visible(user), Escalation.id == escalation_id)
+        .with_for_update(of=Escalation)  # two changes of one escalation: one after the other
+        .execution_options(populate_existing=True)
     ).first()
     if row is None:
         raise NotFound(f"Keine Eskalation {escalation_id}")
@@ -92,7 +94,8 @@ def change_escalation(
     now: datetime,
     assigned_to: str | None = None,
 ) -> None:
-    """Quittieren, zuweisen (`assigned_to`, else 422) or erledigen; audited and committed.
+    """Quittieren, zuweisen (`assigned_to`, else 422) or erledigen; audited, not committed
+    (the caller's `idempotent` commits the change with its answer).
     A resolved escalation is not changed again (409). Shared by the API and the dashboard;
     called inside `idempotent`, so a repeated request replays its first answer first."""
     if escalation.state == EscalationState.resolved:
@@ -114,4 +117,4 @@ def change_escalation(
         escalation.referral_id,
         escalation_id=escalation.id,
     )
-    session.commit()
+    session.flush()

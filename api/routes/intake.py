@@ -16,6 +16,7 @@ from api.deps import (
     require,
 )
 from api.idempotency import IdempotencyDep, idempotent
+from api.limits import check_dates
 from api.schemas import IntakeIn, RoutingOut
 from api.service import Submission, submit
 from models.clock import local_date
@@ -47,6 +48,7 @@ def intake(
     Team zu und nennt die Regel, die gegriffen hat (seed 002 §4.4.1, Anlage 6). Die
     Entscheidung wird gespeichert (Prozessdaten ohne Namen)."""
     check_may_start(user, body.site)
+    check_dates(body, local_date(now), settings)
     payload = Intake.model_validate(body.model_dump(exclude={"occurred_on"}))
     decision = route(payload.facts)
 

@@ -19,8 +19,8 @@ from api.deps import (
     TriggerDep,
     require,
 )
-from api.errors import Problem
 from api.idempotency import IdempotencyDep, idempotent
+from api.limits import check_dates
 from api.schemas import (
     Accepted,
     ConsentIn,
@@ -31,7 +31,7 @@ from api.schemas import (
     ReferralSummary,
 )
 from api.service import Submission, submit
-from api.views import detail, provider_codes, summary
+from api.views import consent_provider, detail, provider_codes, summary
 from models.clock import local_date
 from models.commands import ReferralEvent, StartReferral
 from models.tables import Consent, Deadline, DeadlineState, Provider, Referral, Role
@@ -62,6 +62,7 @@ def create_referral(
     Mindeststandards (seed 002 §4.2) laufen ab `occurred_on` (§ 26 SGB X). Sucht und
     psychosoziale Betreuung verlangen eine Schweigepflichtentbindung (seed 003)."""
     check_may_start(user, body.site)
+    check_dates(body, local_date(now), settings)
     registry.service(body.service_type)
     reference = body.reference or f"Z-{local_date(now):%Y}-{secrets.token_hex(4).upper()}"
     payload = StartReferral.model_validate(body.model_dump(exclude={"reference", "occurred_on"}))
@@ -166,8 +167,7 @@ def report_event(
     check_may_report(user, registry.service(referral.service_type), body.event)
     payload = ReferralEvent.model_validate(body.model_dump(exclude={"occurred_on"}))
     on = body.occurred_on or local_date(now)
-    if on > local_date(now):
-        raise Problem(422, "Das Ereignisdatum liegt in der Zukunft.")
+    check_dates(body, local_date(now), settings)  # not in the future, appointment_on bounded
     submission = Submission("event", reference, on, payload)
     return idempotent(
         session,
@@ -198,20 +198,23 @@ def grant_consent(
     body: ConsentIn,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
     """Hinterlegt eine schriftliche oder elektronische Schweigepflichtentbindung mit
     Umfang und Ablaufdatum (seed 003; § 67b SGB X). Widerruf: Ereignis
-    `consent_withdrawn`."""
-    referral_id = referral_for(session, user, reference).id
+    `consent_withdrawn`. Die Entbindung nennt einen Träger (`provider_code`, Standard:
+    der aktuelle Träger des Falls); nur diesem gibt sie Inhalte frei."""
+    referral = referral_for(session, user, reference)
+    referral_id = referral.id
     assert referral_id is not None
-    if body.expires_on is not None and body.expires_on < body.granted_on:
-        raise Problem(422, "Das Ablaufdatum liegt vor der Erteilung.")
+    check_dates(body, local_date(now), settings)  # expires_on after granted_on, both bounded
+    named = consent_provider(session, referral, body.provider_code)
 
     def write() -> ConsentOut:
-        consent = Consent(referral_id=referral_id, **body.model_dump())
-        session.add(consent)
+        fields = body.model_dump(exclude={"provider_code"})
+        session.add(Consent(referral_id=referral_id, provider_id=named.id, **fields))
         audit(
             session,
             now,
@@ -220,8 +223,8 @@ def grant_consent(
             referral_id,
             form=body.form,
             scope=body.scope,
+            provider_id=named.id,
         )
-        session.commit()
-        return ConsentOut(reference=reference, **body.model_dump())
+        return ConsentOut(reference=reference, provider_code=named.code, **fields)
 
     return idempotent(session, user, idem, now, write, status_code=201)

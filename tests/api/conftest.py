@@ -4,9 +4,11 @@ Time is injected (`FakeClock`), flows run in process (`InProcess`); nothing slee
 Accounts are created directly in the database; clients log in through the API.
 
 Two things keep the suite fast without changing what is tested: each test's database is
-a copy of one migrated template (Alembic runs once), and a bearer token is fetched from
-``POST /api/v1/auth/token`` once per user and clock time (a JWT does not depend on the
-database, and Argon2 verification is slow on purpose).
+a copy of one migrated template (Alembic runs once), and `client_for` opens its sessions
+directly (`api.security.start_session`: the same token and session row a login makes,
+without Argon2, which is slow on purpose, and without a login's audit row, so what a test
+finds in the audit trail does not depend on which tests ran before). Logging in itself is
+tested in test_sessions_and_login.py.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from api.main import create_app
-from api.security import hash_password
+from api.security import hash_password, start_session
 from api.trigger import InProcess
 from models.clock import FakeClock
 from models.settings import Settings
@@ -119,9 +121,6 @@ def count(kel: World, model: type[SQLModel]) -> int:
         return int(s.exec(select(func.count()).select_from(model)).one())
 
 
-_TOKENS: dict[tuple[str, datetime], str] = {}
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(at(STARTED))
@@ -153,19 +152,21 @@ def app(kel: World, settings: Settings, clock: FakeClock) -> FastAPI:
 
 
 @pytest.fixture
-def client_for(app: FastAPI, clock: FakeClock) -> Iterator[Callable[[str], ApiClient]]:
-    """`client_for(username)`: a client with a bearer token issued at the clock's time."""
+def client_for(
+    app: FastAPI, kel: World, settings: Settings, clock: FakeClock
+) -> Iterator[Callable[[str], ApiClient]]:
+    """`client_for(username)`: a client with the bearer token of a session opened at the
+    clock's time."""
     clients: dict[tuple[str, datetime], ApiClient] = {}
 
     def make(username: str) -> ApiClient:
         issued = clock.now()
-        if (username, issued) not in _TOKENS:
-            answer = login(app, username)
-            assert answer.status_code == 200, answer.text
-            _TOKENS[username, issued] = answer.json()["access_token"]
         if (username, issued) not in clients:
+            with kel.session() as s:
+                user = s.exec(select(User).where(User.username == username)).one()
+                token = start_session(s, user, settings, issued)
             client = ApiClient(app)
-            client.headers["Authorization"] = f"Bearer {_TOKENS[username, issued]}"
+            client.headers["Authorization"] = f"Bearer {token}"
             clients[username, issued] = client
         return clients[username, issued]
 

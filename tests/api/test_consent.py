@@ -2,7 +2,9 @@
 
 Without a valid Schweigepflichtentbindung the provider's Rückmeldung is stored, but the
 jobcenter sees only its status fields; the provider who wrote it always sees it; every
-read of content is written to the audit trail. Health-related services (Sucht) cannot
+read of content is written to the audit trail. A consent names one provider (by default
+the case's current one); the per-provider rule after a reroute is tested in
+`tests/api/test_data_scope.py`. Health-related services (Sucht) cannot
 start without consent on record.
 """
 
@@ -191,6 +193,8 @@ def test_a_provider_assigned_later_does_not_see_the_previous_providers_content(
     seen = feedback_seen_by(client_for, "traeger.diakonie", reported)
 
     assert seen["content_withheld"] is True
+    case = client_for("traeger.diakonie").get(f"/api/v1/referrals/{reported}").json()
+    assert case["need_group"] is None  # set by SB-CARITAS' report: not the new provider's
 
 
 def test_each_read_of_content_is_audited_with_who_and_in_which_role(

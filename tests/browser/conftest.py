@@ -74,7 +74,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     w = world(url)
     seed(w)
     app = create_app(
-        w.settings.model_copy(update={"jwt_secret": None}),
+        w.settings.model_copy(update={"jwt_secret": None, "dev_mode": True}),
         clock=FakeClock(at(TODAY, 10)),
         trigger=InProcess(),
     )

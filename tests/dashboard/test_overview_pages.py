@@ -31,6 +31,7 @@ from models.db import engine, migrate
 from models.settings import Settings
 from models.tables import AuditEvent, Escalation, Provider, Referral, User
 from tasks.sweep import fire_due_timers
+from tests.dashboard.forms import form_token, page_token, sign_in
 from tests.factories import World, at, provider, world
 
 JWT_SECRET = "9b1e4c7a2d5f8e0b3a6c9d2e5f8a1b4c7d0e3f6a9b2c5d8e1f4a7b0c3d6e9f2a"
@@ -86,8 +87,22 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     created_at=at(STARTED),
                 )
             )
+    sign_in_once(url)
     engine(url).dispose()
     return path
+
+
+def sign_in_once(url: str) -> None:
+    """Each user logs in through the login form once, into the template: every copy holds
+    the sessions, so the kept cookies are valid in each test (Argon2 is slow on purpose)."""
+    settings = Settings(database_url=url, jwt_secret=JWT_SECRET)
+    app = create_app(settings, clock=FakeClock(at(SWEPT, 10)), trigger=InProcess())
+    with TestClient(app) as browser:
+        for username in USERS:
+            answer = sign_in(browser, username, PASSWORD)
+            assert answer.status_code == 303, answer.text
+            SESSIONS[username] = answer.cookies[COOKIE]
+            browser.cookies.clear()
 
 
 @pytest.fixture
@@ -108,20 +123,11 @@ def client(kel: World) -> Iterator[TestClient]:
 
 @pytest.fixture
 def login(client: TestClient) -> Login:
-    """`login(username)`: the client, signed in through the dashboard's login form (the
-    session cookie is kept per user: it depends on the clock, not on the database, and
-    Argon2 is slow on purpose)."""
+    """`login(username)`: the client with the cookie of the user's login through the
+    dashboard's login form (made once, in the template: `sign_in_once`)."""
 
     def sign_in(username: str) -> TestClient:
         client.cookies.clear()
-        if username not in SESSIONS:
-            answer = client.post(
-                "/dashboard/anmelden",
-                data={"username": username, "password": PASSWORD},
-                follow_redirects=False,
-            )
-            assert answer.status_code == 303, answer.text
-            SESSIONS[username] = answer.cookies[COOKIE]
         client.cookies.set(COOKIE, SESSIONS[username])
         return client
 
@@ -222,17 +228,19 @@ def test_acknowledging_an_escalation_through_the_form_is_audited_once(
 ) -> None:
     client = login("koordination")
     first = escalation_ids(kel, "AC-CAR-1")[0]
+    overview = client.get("/dashboard").text
     key = re.search(
         rf'action="/dashboard/eskalationen/{first}/quittieren"[^>]*>\s*'
         r'<input type="hidden" name="form_key" value="([^"]+)"',
-        client.get("/dashboard").text,
+        overview,
     )
     assert key is not None
+    form = {"form_key": key[1], "csrf_token": form_token(overview)}
     url = f"/dashboard/eskalationen/{first}/quittieren"
-    answer = client.post(url, data={"form_key": key[1]}, follow_redirects=False)
+    answer = client.post(url, data=form, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/dashboard/?hinweis=quittiert#eskalationen"
-    again = client.post(url, data={"form_key": key[1]}, follow_redirects=False)
+    again = client.post(url, data=form, follow_redirects=False)
     assert again.status_code == 303  # the same form sent twice: no second effect
     with kel.session() as s:
         escalation = s.get(Escalation, first)
@@ -252,11 +260,17 @@ def test_assigning_and_resolving_through_the_forms(login: Login, kel: World) -> 
     client = login("koordination")
     escalation = escalation_ids(kel, "ES-CAR-1")[0]
     base = f"/dashboard/eskalationen/{escalation}"
-    missing = client.post(f"{base}/zuweisen", data={"form_key": "k" * 16, "assigned_to": " "})
+    token = page_token(client)
+    missing = client.post(
+        f"{base}/zuweisen", data={"form_key": "k" * 16, "assigned_to": " ", "csrf_token": token}
+    )
     assert "Bitte angeben, wem die Eskalation zugewiesen wird." in missing.text
-    client.post(f"{base}/zuweisen", data={"form_key": "z" * 16, "assigned_to": "Frau Beispiel"})
-    client.post(f"{base}/erledigen", data={"form_key": "e" * 16})
-    late = client.post(f"{base}/quittieren", data={"form_key": "q" * 16})
+    client.post(
+        f"{base}/zuweisen",
+        data={"form_key": "z" * 16, "assigned_to": "Frau Beispiel", "csrf_token": token},
+    )
+    client.post(f"{base}/erledigen", data={"form_key": "e" * 16, "csrf_token": token})
+    late = client.post(f"{base}/quittieren", data={"form_key": "q" * 16, "csrf_token": token})
     assert "Die Eskalation war bereits erledigt." in late.text
     with kel.session() as s:
         row = s.get(Escalation, escalation)
@@ -267,19 +281,25 @@ def test_assigning_and_resolving_through_the_forms(login: Login, kel: World) -> 
 
 def test_an_unknown_escalation_answers_404(login: Login) -> None:
     client = login("koordination")
+    token = page_token(client)
     for escalation in (999, 2**63 - 1):
         answer = client.post(
-            f"/dashboard/eskalationen/{escalation}/erledigen", data={"form_key": "x" * 16}
+            f"/dashboard/eskalationen/{escalation}/erledigen",
+            data={"form_key": "x" * 16, "csrf_token": token},
         )
         assert answer.status_code == 404
-    too_big = client.post("/dashboard/eskalationen/99999999999999999999/erledigen")
+    too_big = client.post(
+        "/dashboard/eskalationen/99999999999999999999/erledigen", data={"csrf_token": token}
+    )
     assert too_big.status_code == 422
 
 
 def test_only_coordinators_may_act_on_escalations(login: Login, kel: World) -> None:
     escalation = escalation_ids(kel, "AC-CAR-1")[0]
-    answer = login("traeger.caritas").post(
-        f"/dashboard/eskalationen/{escalation}/erledigen", data={"form_key": "x" * 16}
+    provider = login("traeger.caritas")
+    answer = provider.post(
+        f"/dashboard/eskalationen/{escalation}/erledigen",
+        data={"form_key": "x" * 16, "csrf_token": page_token(provider)},
     )
     assert answer.status_code == 403
     assert "Keine Berechtigung" in answer.text

@@ -38,6 +38,7 @@ from models.tables import (
     User,
     Voucher,
 )
+from tests.dashboard.forms import FormClient, sign_in
 from tests.factories import World, at
 
 JWT_SECRET = "9d1e4b7a2c5f8e0b3a6d9c2f5e8b1a4d7c0f3e6b9a2d5c8f1e4b7a0d3c6f9e2b"
@@ -105,13 +106,9 @@ def browser(app: FastAPI) -> Iterator[Callable[[str], TestClient]]:
     clients: list[TestClient] = []
 
     def login(username: str) -> TestClient:
-        client = TestClient(app)
+        client = FormClient(app)
         clients.append(client)
-        answer = client.post(
-            "/dashboard/anmelden",
-            data={"username": username, "password": PASSWORD, "next": "/dashboard"},
-            follow_redirects=False,
-        )
+        answer = sign_in(client, username, PASSWORD, next="/dashboard")
         assert answer.status_code == 303, answer.text
         return client
 
@@ -570,3 +567,131 @@ def test_a_report_outside_the_users_view_is_not_found(
     assert coordinator.get(pdf_url(report["first_feedback"])).status_code == 404  # no report
     assert coordinator.get(pdf_url(report["interim_report"], "AC-OTHER")).status_code == 404
     assert coordinator.get(pdf_url(999_999)).status_code == 404
+
+
+# --- data scope of the PDF and audited reads ------------------------------------------------
+
+
+def reroute_to_diakonie(kel: World, referral_id: int) -> int:
+    """The case moves to SB-DIAKONIE (a new voucher); returns Diakonie's provider id."""
+    with kel.session() as s:
+        diakonie = s.exec(select(Provider).where(Provider.code == "SB-DIAKONIE")).one()
+        referral = s.get(Referral, referral_id)
+        assert referral is not None and diakonie.id is not None
+        referral.provider_id = diakonie.id
+        s.add(referral)
+        s.add(
+            Voucher(
+                number="GS-2026-00043",
+                referral_id=referral_id,
+                provider_id=diakonie.id,
+                issued_on=date(2026, 4, 20),
+            )
+        )
+        return diakonie.id
+
+
+def test_after_a_reroute_the_new_provider_gets_the_earlier_providers_report_without_content(
+    report: dict[str, int], browser: Callable[[str], TestClient], kel: World
+) -> None:
+    reroute_to_diakonie(kel, report["referral"])
+
+    answer = browser("traeger.diakonie").get(pdf_url(report["interim_report"]))
+
+    assert answer.status_code == 200
+    assert answer.content.count(pdf_string(pdf.WITHHELD)) == 5
+    assert not in_pdf(answer.content, "Zwölf Gläubiger, Kontopfändung")
+    assert not in_pdf(answer.content, "Hilfebedarfsgruppe: 2")
+    assert content_reads(kel) == []
+
+
+def test_a_consent_naming_the_new_provider_releases_the_pdf_to_it(
+    report: dict[str, int], browser: Callable[[str], TestClient], kel: World
+) -> None:
+    diakonie = reroute_to_diakonie(kel, report["referral"])
+    kel.add(
+        Consent(
+            referral_id=report["referral"],
+            provider_id=diakonie,
+            form="written",
+            granted_on=date(2026, 4, 20),
+        )
+    )
+
+    body = browser("traeger.diakonie").get(pdf_url(report["interim_report"])).content
+
+    assert in_pdf(body, "Zwölf Gläubiger, Kontopfändung")
+    assert in_pdf(body, "Hilfebedarfsgruppe: 2")
+    assert [r.actor for r in content_reads(kel)] == ["traeger.diakonie"]
+
+
+def test_a_consent_naming_the_earlier_provider_does_not_release_the_pdf_to_the_new_one(
+    report: dict[str, int], browser: Callable[[str], TestClient], kel: World
+) -> None:
+    with kel.session() as s:
+        caritas = s.exec(select(Provider).where(Provider.code == "SB-CARITAS")).one()
+    kel.add(
+        Consent(
+            referral_id=report["referral"],
+            provider_id=caritas.id,
+            form="written",
+            granted_on=date(2026, 3, 2),
+        )
+    )
+    reroute_to_diakonie(kel, report["referral"])
+
+    diakonie_body = browser("traeger.diakonie").get(pdf_url(report["interim_report"])).content
+    caseworker_body = browser("ifk.aachen").get(pdf_url(report["interim_report"])).content
+
+    assert not in_pdf(diakonie_body, "Zwölf Gläubiger, Kontopfändung")
+    assert in_pdf(caseworker_body, "Zwölf Gläubiger, Kontopfändung")  # Caritas wrote it
+
+
+def report_reads(kel: World) -> list[AuditEvent]:
+    with kel.session() as s:
+        query = select(AuditEvent).where(AuditEvent.action == "report_read")
+        return list(s.exec(query).all())
+
+
+def test_every_pdf_download_is_audited_as_a_report_read(
+    report: dict[str, int], browser: Callable[[str], TestClient], kel: World
+) -> None:
+    browser("koordination").get(pdf_url(report["interim_report"]))  # content withheld
+
+    (read,) = report_reads(kel)
+    assert (read.actor, read.role, read.referral_id) == (
+        "koordination",
+        "coordinator",
+        report["referral"],
+    )
+    assert read.detail == {
+        "report": "bericht_pdf",
+        "parameters": {"reference": "AC-PDF-1", "feedback_id": report["interim_report"]},
+        "format": "pdf",
+    }
+    assert content_reads(kel) == []
+
+
+def test_a_pdf_outside_the_view_is_not_audited_as_a_report_read(
+    report: dict[str, int], browser: Callable[[str], TestClient], kel: World
+) -> None:
+    assert browser("ifk.eifel").get(pdf_url(report["interim_report"])).status_code == 404
+
+    assert report_reads(kel) == []
+
+
+@pytest.mark.parametrize("format", ["html", "csv"])
+def test_every_eintrittsplanung_read_is_audited(
+    seed_ist: None, browser: Callable[[str], TestClient], kel: World, format: str
+) -> None:
+    url = f"/dashboard/eintrittsplanung?jahr=2026&leistungsart=schulden&format={format}"
+
+    assert browser("ifk.aachen").get(url).status_code == 200
+
+    (read,) = report_reads(kel)
+    assert (read.actor, read.role, read.referral_id) == ("ifk.aachen", "caseworker", None)
+    assert read.detail == {
+        "report": "eintrittsplanung",
+        "parameters": {"jahr": 2026, "leistungsart": "schulden", "standort": ""},
+        "format": format,
+    }

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from api.dashboard.reports import (
     cases_by_state,
@@ -51,6 +51,7 @@ from models.kennzahlen import CaseFacts
 from models.process import load_registry
 from models.settings import Settings
 from models.tables import (
+    AuditEvent,
     Customer,
     Deadline,
     Escalation,
@@ -60,6 +61,7 @@ from models.tables import (
     User,
     Voucher,
 )
+from tests.dashboard.forms import sign_in
 from tests.factories import at
 
 JWT_SECRET = "5b8e1d4a7c0f3b6e9d2a5c8f1b4e7a0d3c6f9b2e5a8d1c4f7b0e3a6d9c2f5b8e"
@@ -126,6 +128,7 @@ def _deadline(
 def _feedback(rid: int, on: date, hours: list[float], need_group: int | None = None) -> Feedback:
     return Feedback(
         referral_id=rid,
+        provider_id=DIAKONIE if rid in (6, 7) else CARITAS,  # the author: the case's provider
         kind="interim_report",
         received_on=on,
         need_group=need_group,
@@ -299,11 +302,7 @@ def client_for(db_url: str) -> Iterator[Callable[[str], TestClient]]:
     def make(username: str) -> TestClient:
         if username not in clients:
             client = TestClient(app)
-            answer = client.post(
-                "/dashboard/anmelden",
-                data={"username": username, "password": PASSWORD, "next": "/dashboard"},
-                follow_redirects=False,
-            )
+            answer = sign_in(client, username, PASSWORD, next="/dashboard")
             assert answer.status_code == 303, answer.text
             clients[username] = client
         return clients[username]
@@ -614,3 +613,180 @@ def test_need_groups_take_title_and_guideline_from_the_catalog() -> None:
         "22 E-Stunden + 13 Grp-Sitzungen",
     )
     assert catalog_titles(registry, "schulden", 0)[1] == "ohne Einstufung"
+
+
+# --- small cells (statistical secrecy) and audited reads -----------------------------------
+
+SMALL = "< 3"
+
+
+def small_cells(html: str) -> int:
+    return html.count('<td class="zahl">&lt; 3</td>')
+
+
+def report_reads(db_url: str) -> list[AuditEvent]:
+    with Session(engine(db_url)) as session:
+        query = select(AuditEvent).where(AuditEvent.action == "report_read")
+        return list(session.exec(query.order_by(col(AuditEvent.id))).all())
+
+
+def test_a_caseworker_sees_kennzahlen_cells_of_one_or_two_cases_as_less_than_three(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    client = client_for("ifk.eschweiler")  # R5 (Caritas), R6 and R7 (Diakonie)
+
+    rows = by_provider(read_csv(client.get("/dashboard/kennzahlen?format=csv").content))
+
+    assert rows["Caritas"]["Gutscheine ausgegeben"] == SMALL  # 1
+    assert rows["Caritas"]["davon eingelöst"] == "0"  # 0 is shown
+    assert rows["Diakonie"]["Gutscheine ausgegeben"] == SMALL  # 2
+    assert rows["Diakonie"]["Tage bis Erstgespräch Median"] == SMALL  # over R6 alone
+    total = rows["Gesamt"]
+    assert (total["Gutscheine ausgegeben"], total["davon eingelöst"]) == ("3", SMALL)
+    assert total["Kunden in Beratung"] == SMALL
+    assert total["Anteil U25"] == "0,0 %"  # a share over 3 started cases
+    html = client.get("/dashboard/kennzahlen").text
+    assert small_cells(html) >= 5
+    assert "weniger als drei Fälle" in html
+
+
+def test_a_provider_sees_its_own_small_kennzahlen_cells_as_less_than_three(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    rows = by_provider(
+        read_csv(client_for("traeger.caritas").get("/dashboard/kennzahlen?format=csv").content)
+    )
+
+    caritas = rows["Caritas"]
+    assert (caritas["Gutscheine ausgegeben"], caritas["davon eingelöst"]) == ("6", "4")
+    assert caritas["davon Beratung noch nicht eingeleitet"] == SMALL
+    assert caritas["Kunden in Beratung"] == SMALL
+    assert caritas["Tage bis Erstgespräch Median"] == "9,5"  # over 4 cases
+
+
+def test_the_coordination_sees_exact_kennzahlen_of_one_or_two_cases(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    client = client_for("koordination")
+
+    rows = by_provider(
+        read_csv(client.get("/dashboard/kennzahlen?standort=Eschweiler&format=csv").content)
+    )
+
+    assert rows["Caritas"]["Gutscheine ausgegeben"] == "1"
+    assert rows["Diakonie"]["Tage bis Erstgespräch Median"] == "20,0"
+    html = client.get("/dashboard/kennzahlen?standort=Eschweiler").text
+    assert small_cells(html) == 0 and "weniger als drei Fälle" not in html
+
+
+def test_half_year_cells_of_one_or_two_cases_are_less_than_three_for_a_caseworker(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    client = client_for("ifk.eschweiler")
+    url = "/dashboard/halbjahresbericht?jahr=2026&halbjahr=1"
+
+    rows = read_csv(client.get(url + "&format=csv").content)
+
+    (hbg1,) = [r for r in rows if r["Hilfebedarfsgruppe"] == "Hilfebedarfsgruppe 1"]  # R6
+    assert hbg1["Bearbeitete Fälle"] == SMALL
+    assert (hbg1["Geleistete Stunden"], hbg1["Ø Stunden je Fall"]) == (SMALL, SMALL)
+    assert hbg1["Abgeschlossene Fälle"] == "0"
+    assert "2,5" not in client.get(url + "&format=csv").text
+    html = client.get(url).text
+    assert small_cells(html) == 6  # HBG 1 and its total: cases, hours, average
+    assert "weniger als drei Fälle" in html
+
+
+def test_half_year_cells_for_a_provider_hide_small_groups_but_show_larger_ones(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    rows = read_csv(
+        client_for("traeger.caritas")
+        .get("/dashboard/halbjahresbericht?jahr=2026&halbjahr=1&format=csv")
+        .content
+    )
+
+    table = {r["Hilfebedarfsgruppe"]: r for r in rows}
+    hbg2 = table["Hilfebedarfsgruppe 2"]
+    assert [hbg2[h] for h in HALF_YEAR_FIGURES] == [SMALL] * 4
+    total = table["alle Hilfebedarfsgruppen"]
+    assert [total[h] for h in HALF_YEAR_FIGURES] == ["4", SMALL, "27,0", "6,8"]
+
+
+HALF_YEAR_FIGURES = (
+    "Bearbeitete Fälle",
+    "Abgeschlossene Fälle",
+    "Geleistete Stunden",
+    "Ø Stunden je Fall",
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "report", "parameters", "format"),
+    [
+        (
+            "/dashboard/kennzahlen?von=2026-02-01&bis=2026-06-30&standort=Aachen",
+            "kennzahlen",
+            {"von": "2026-02-01", "bis": "2026-06-30", "standort": "Aachen"},
+            "html",
+        ),
+        (
+            "/dashboard/kennzahlen?format=csv",
+            "kennzahlen",
+            {"von": "2026-01-01", "bis": "2026-07-15", "standort": None},
+            "csv",
+        ),
+        (
+            "/dashboard/halbjahresbericht?jahr=2026&halbjahr=1",
+            "halbjahresbericht",
+            {"jahr": 2026, "halbjahr": 1},
+            "html",
+        ),
+        (
+            "/dashboard/halbjahresbericht?jahr=2026&halbjahr=2&format=csv",
+            "halbjahresbericht",
+            {"jahr": 2026, "halbjahr": 2},
+            "csv",
+        ),
+        (
+            "/dashboard/traeger?von=2026-03-01&bis=2026-06-30",
+            "traeger",
+            {"von": "2026-03-01", "bis": "2026-06-30"},
+            "html",
+        ),
+        (
+            "/dashboard/traeger?format=csv",
+            "traeger",
+            {"von": "2025-08-01", "bis": "2026-07-15"},
+            "csv",
+        ),
+    ],
+)
+def test_every_report_read_is_audited_with_report_parameters_and_format(
+    client_for: Callable[[str], TestClient],
+    db_url: str,
+    url: str,
+    report: str,
+    parameters: dict[str, Any],
+    format: str,
+) -> None:
+    before = len(report_reads(db_url))
+
+    assert client_for("ifk.eschweiler").get(url).status_code == 200
+
+    reads = report_reads(db_url)
+    assert len(reads) == before + 1
+    read = reads[-1]
+    assert (read.actor, read.role, read.referral_id) == ("ifk.eschweiler", "caseworker", None)
+    assert read.detail == {"report": report, "parameters": parameters, "format": format}
+
+
+def test_a_refused_report_request_is_not_audited_as_a_read(
+    client_for: Callable[[str], TestClient], db_url: str
+) -> None:
+    before = len(report_reads(db_url))
+
+    answer = client_for("koordination").get("/dashboard/halbjahresbericht?jahr=2026&halbjahr=3")
+
+    assert answer.status_code == 400
+    assert len(report_reads(db_url)) == before

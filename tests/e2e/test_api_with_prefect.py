@@ -1,6 +1,8 @@
 """The referral lifecycle driven only through the API, with a real Prefect server and a
-process worker applying every command (``kel serve``'s stack), and the outbox: an event
-accepted while the Prefect server is down is applied once it is back."""
+process worker carrying out the follow-ups (``kel serve``'s stack). Every answer carries
+the new state at once (DESIGN §4.2); e-mails follow through Prefect, and an event
+accepted while the Prefect server is down is applied at once, its e-mail sent by the
+deadline sweep once the server is back (outbox)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sqlmodel import select
 from api.security import hash_password
 from cli.serve import Stack, wait_until
 from models.db import migrate, session
-from models.tables import Command, Provider, User
+from models.tables import Command, Notification, Provider, User
 from notifications import SmtpSink, smtp_url
 
 pytestmark = pytest.mark.e2e
@@ -127,16 +129,15 @@ def test_a_referral_runs_through_the_api_and_the_prefect_worker(
             "caseworker_email": "ifk@jobcenter.example",
         },
     )
-    assert accepted["status"] == "pending" and accepted["flow_run_id"]
-    wait_for_state(traeger, "E2E-1", "voucher_issued")
+    assert (accepted["status"], accepted["state"]) == ("applied", "voucher_issued")
 
     today = datetime.now(UTC).date().isoformat()
-    post(
+    booked = post(
         traeger, "/referrals/E2E-1/events", {"event": "appointment_booked", "appointment_on": today}
     )
-    wait_for_state(traeger, "E2E-1", "appointment_booked")
-    post(traeger, "/referrals/E2E-1/events", {"event": "appointment_kept"})
-    wait_for_state(traeger, "E2E-1", "in_counselling")
+    assert booked["state"] == "appointment_booked"
+    kept = post(traeger, "/referrals/E2E-1/events", {"event": "appointment_kept"})
+    assert kept["state"] == "in_counselling"
     post(
         traeger,
         "/referrals/E2E-1/events",
@@ -150,11 +151,21 @@ def test_a_referral_runs_through_the_api_and_the_prefect_worker(
             },
         },
     )
-    closed = wait_for_state(ifk, "E2E-1", "closed")
+    closed = ifk.get("/referrals/E2E-1").json()
+    assert closed["state"] == "closed"
 
     assert closed["outcome"] == "completed"
     assert [v["status"] for v in closed["vouchers"]] == ["redeemed"]
     assert closed["feedback"][0]["content_withheld"] is True  # no consent on record
+    referral_id = closed["id"]
+
+    def follow_ups_sent() -> bool:  # by the flow run `folgen-ausfuehren`, within seconds
+        with session(running.database_url) as s:
+            rows = s.exec(select(Notification).where(Notification.referral_id == referral_id))
+            statuses = [n.status for n in rows]
+        return bool(statuses) and all(status == "sent" for status in statuses)
+
+    wait_until(follow_ups_sent, 90, "E-Mails des Abschlusses")
     actions = [entry["action"] for entry in closed["timeline"]]
     assert actions[:4] == ["started", "appointment_booked", "appointment_kept", "final_report"]
 
@@ -162,7 +173,7 @@ def test_a_referral_runs_through_the_api_and_the_prefect_worker(
 def test_an_event_accepted_while_prefect_is_down_is_applied_after_restart(
     stack: tuple[Stack, SmtpSink],
 ) -> None:
-    running, _ = stack
+    running, sink = stack
     ifk = client(running, "ifk")
     post(
         ifk,
@@ -177,29 +188,31 @@ def test_an_event_accepted_while_prefect_is_down_is_applied_after_restart(
             "caseworker_email": "ifk@jobcenter.example",
         },
     )
-    wait_for_state(ifk, "E2E-2", "voucher_issued")
 
     running.stop_prefect()
+    mails_before = len(sink.wait_for(0))
     accepted = post(ifk, "/referrals/E2E-2/events", {"event": "customer_withdrew"})
-    assert (accepted["status"], accepted["flow_run_id"]) == ("pending", None)
+    assert (accepted["status"], accepted["state"]) == ("applied", "closed")
     with session(running.database_url) as s:
         command = s.get(Command, accepted["command_id"])
-        assert command is not None and command.status == "pending"
+        assert command is not None and command.status == "applied"
+        [mail] = s.exec(select(Notification).where(Notification.referral_id == command.referral_id))
+        assert mail.status == "pending"  # the follow-up flow could not be started
 
     running.restart_prefect()
     subprocess.run(
-        [
-            running.bin("prefect"),
-            "deployment",
-            "run",
-            "posteingang-abarbeiten/posteingang-abarbeiten",
-        ],
+        [running.bin("prefect"), "deployment", "run", "fristen-pruefen/fristen-pruefen"],
         env=running.env,
         check=True,
         capture_output=True,
     )
-    withdrawn = wait_for_state(ifk, "E2E-2", "closed")
-    assert withdrawn["outcome"] == "withdrawn"
-    with session(running.database_url) as s:
-        statuses = {c.id: c.status for c in s.exec(select(Command))}
-    assert statuses[accepted["command_id"]] == "applied"
+
+    def sent() -> bool:
+        with session(running.database_url) as s:
+            return s.exec(select(Notification.status).where(Notification.id == mail.id)).one() == (
+                "sent"
+            )
+
+    wait_until(sent, 120, "E-Mail nach dem Neustart von Prefect")
+    assert ifk.get("/referrals/E2E-2").json()["outcome"] == "withdrawn"
+    assert len(sink.wait_for(mails_before + 1, timeout=30)) == mails_before + 1

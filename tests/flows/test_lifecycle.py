@@ -7,9 +7,8 @@ from datetime import date, timedelta
 from prefect.client.orchestration import get_client
 from sqlmodel import select
 
-from flows.commands import process_command
-from flows.simulation import simulate_days
-from flows.sweep import deadline_sweep
+from flows.commands import carry_out_follow_ups
+from flows.simulation import simulate_days, sweep_at
 from models.clock import FakeClock
 from models.commands import Intake, ReferralEvent
 from models.tables import (
@@ -30,9 +29,12 @@ START = date(2026, 3, 2)  # a Monday
 def run_command(
     kel: World, kind: str, reference: str, on: date, payload: object, actor=CASEWORKER
 ) -> int:  # type: ignore[no-untyped-def]
-    command = kel.record(kind, reference, on, payload, actor=actor)
-    assert command.id is not None
-    return process_command(command.id, as_of=at(on, 10))
+    """Decide and save the command on the API's path, then run its follow-up flow (the
+    e-mails); returns 1 when the command was applied."""
+    command = kel.execute(kind, reference, on, payload, actor=actor, now=at(on, 10))
+    assert command.id is not None and command.status == "applied"
+    carry_out_follow_ups(command.id)
+    return 1
 
 
 def test_a_referral_runs_from_intake_to_closure_through_the_flows(
@@ -48,7 +50,7 @@ def test_a_referral_runs_from_intake_to_closure_through_the_flows(
 
     clock = FakeClock(at(START, 6))
     clock.advance(timedelta(days=11))  # 13.03.: three days before the first appointment is due
-    assert deadline_sweep(as_of=clock.now())["sent"] == 1  # reminder to the provider
+    assert sweep_at(clock.now())["sent"] == 1  # reminder to the provider
 
     for day, event, extra in [
         (START + timedelta(days=12), "appointment_booked", {"appointment_on": "2026-03-16"}),
@@ -59,7 +61,7 @@ def test_a_referral_runs_from_intake_to_closure_through_the_flows(
         assert run_command(kel, "event", "Z-1", day, payload, actor=PROVIDER) == 1
 
     clock.set(at(START + timedelta(days=14 + 42 + 20), 6))  # Zwischenmeldung long overdue
-    swept = deadline_sweep(as_of=clock.now())
+    swept = sweep_at(clock.now())
     assert swept["timers"] >= 2
 
     final = ReferralEvent.model_validate(
@@ -96,16 +98,16 @@ def test_a_referral_runs_from_intake_to_closure_through_the_flows(
 
 def test_flow_runs_are_tagged_with_the_case_id(flow_env: World) -> None:
     kel = flow_env
-    command = kel.record("start_referral", "Z-7", START, start_referral())
+    command = kel.execute("start_referral", "Z-7", START, start_referral())
     assert command.id is not None
 
-    state = process_command(command.id, as_of=at(START, 10), return_state=True)
+    state = carry_out_follow_ups(command.id, return_state=True)
 
     with kel.session() as s:
         referral_id = s.exec(select(Referral.id)).one()
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
-    assert run.name == f"befehl-{command.id}"
+    assert run.name == f"folgen-befehl-{command.id}"
     assert f"fall-{referral_id}" in run.tags
 
 
@@ -113,8 +115,8 @@ def test_a_sweep_after_downtime_catches_up_once(flow_env: World) -> None:
     kel = flow_env
     run_command(kel, "start_referral", "Z-2", START, start_referral())
 
-    first = deadline_sweep(as_of=at(START + timedelta(days=60), 6))
-    again = deadline_sweep(as_of=at(START + timedelta(days=60), 7))
+    first = sweep_at(at(START + timedelta(days=60), 6))
+    again = sweep_at(at(START + timedelta(days=60), 7))
 
     with kel.session() as s:
         referral = s.exec(select(Referral)).one()

@@ -30,6 +30,7 @@ from models.tables import (
     Voucher,
     VoucherStatus,
 )
+from tasks.commands import REFERENCE_TAKEN
 from tests.factories import CASEWORKER, World, at, start_referral
 
 FRIDAY = date(2026, 3, 20)
@@ -329,6 +330,6 @@ def test_a_second_start_with_a_reference_already_in_use_is_rejected(kel: World) 
     applied = kel.start("REF-1", FRIDAY + timedelta(days=3), customer_number="K000002")
 
     assert applied.rejected == 1
-    assert rows(kel, Command)[-1].error == "Aktenzeichen 'REF-1' ist bereits vergeben"
+    assert rows(kel, Command)[-1].error == REFERENCE_TAKEN
     assert len(rows(kel, Referral)) == 1
     assert len(rows(kel, Customer)) == 1

@@ -13,6 +13,8 @@ import models.tables  # noqa: F401  (registers the tables)
 from models.db import alembic_config, engine, migrate
 
 TABLES = set(SQLModel.metadata.tables)
+#: append-only and hash-chain triggers on the audit trail (migrations 0001, 0007)
+AUDIT_TRIGGERS = {"auditevent_no_update", "auditevent_no_delete", "auditevent_chain"}
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def test_upgrade_head_on_a_fresh_database_creates_every_table_of_the_models(
     migrate(fresh_url)
 
     assert table_names(fresh_url) == TABLES | {"alembic_version"}
-    assert triggers(fresh_url) == {"auditevent_no_update", "auditevent_no_delete"}
+    assert triggers(fresh_url) == AUDIT_TRIGGERS
 
 
 def test_the_migrations_match_the_models(fresh_url: str) -> None:
@@ -69,5 +71,5 @@ def test_downgrade_to_base_and_upgrade_again_restores_the_schema(fresh_url: str)
     command.upgrade(config, "head")
 
     assert table_names(fresh_url) == TABLES | {"alembic_version"}
-    assert triggers(fresh_url) == {"auditevent_no_update", "auditevent_no_delete"}
+    assert triggers(fresh_url) == AUDIT_TRIGGERS
     command.check(config)

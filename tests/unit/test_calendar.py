@@ -388,6 +388,11 @@ def test_end_beyond_year_9999_is_an_invalid_period() -> None:
         due_date(D("9999-12-30"), "P14D")
 
 
+def test_a_receipt_beyond_year_9999_is_an_invalid_period_not_an_overflow() -> None:
+    with pytest.raises(InvalidPeriod, match="9999"):
+        deemed_receipt(D("9999-12-30"))
+
+
 # --- deemed receipt (§ 37 Abs. 2 SGB X) ---------------------------------------------------------
 
 

@@ -25,12 +25,34 @@ def test_services(catalog: CatalogDef) -> None:
 
 @pytest.mark.parametrize(
     ("service", "groups", "modules"),
-    [("sucht", range(1, 6), range(1, 14)), ("schulden", range(1, 5), range(1, 8))],
+    [
+        ("sucht", range(1, 6), [*range(1, 14), "J1", "J4", "J6"]),
+        ("schulden", range(1, 5), range(1, 8)),
+    ],
 )
-def test_codes(catalog: CatalogDef, service: str, groups: range, modules: range) -> None:
+def test_codes(
+    catalog: CatalogDef, service: str, groups: range, modules: list[int | str] | range
+) -> None:
     cat = catalog.services[service]
     assert [g.code for g in cat.need_groups] == list(groups)
     assert [m.code for m in cat.modules] == list(modules)
+
+
+def test_youth_modules_are_for_under_25s_only(catalog: CatalogDef) -> None:
+    """Seed 002 §4.6.2 (Jugend(Sucht)Beratung J1, J4, J6); §4.6.3: modules 1-13 for over-25s."""
+    modules = {m.code: m for m in catalog.services["sucht"].modules}
+    assert {c for c, m in modules.items() if m.age_groups == ["u25"]} == {"J1", "J4", "J6"}
+
+
+def test_every_sucht_module_with_seed_hours_has_a_bound_of_twice_or_the_seeds_maximum(
+    catalog: CatalogDef,
+) -> None:
+    modules = {m.code: m for m in catalog.services["sucht"].modules}
+    assert modules[1].hours_bound == 14  # "in der Regel sieben Beratungsstunden"
+    assert modules[4].hours_bound == 34  # 14 (+3)
+    assert modules[9].hours_bound == 6  # "2 bis 6 Beratungsstunden"
+    assert modules[11].hours_bound == 7  # "bis zu 7 Sitzungen"
+    assert (modules[3].sessions_bound, modules[1].sessions_bound) == (26, 0)
 
 
 @pytest.mark.parametrize("service", ["sucht", "schulden"])
@@ -54,6 +76,7 @@ def test_sucht_spot_values(catalog: CatalogDef) -> None:
     assert modules[9].individual_hours == 6  # seed: 2-6 E-Stunden, upper bound
     assert modules[12].individual_hours == 5  # seed: bis zu 5 Sitzungen
     assert [c for c, m in modules.items() if m.special] == list(range(8, 14))
+    assert all(m.age_groups is None for c, m in modules.items() if isinstance(c, int))
 
     assert groups[1].modules == [1, 3]
     assert groups[1].effort == "12 E-Stunden + 13 Grp-Sitzungen"

@@ -326,6 +326,38 @@ CASES = [
         "Leistungsart 'suchtt' unbekannt",
         id="catalog-for-an-unknown-service",
     ),
+    pytest.param(
+        "catalog.yaml",
+        "        individual_hours: 10\n        max_hours: 20\n        note: Zeitraum",
+        "        individual_hours: 10\n        max_hours: 9.5\n        note: Zeitraum",
+        "max_hours: 9.5",
+        "Modul 2: unter individual_hours",
+        id="module-bound-below-the-usual-hours",
+    ),
+    pytest.param(
+        "catalog.yaml",
+        "      - code: J6\n",
+        "      - code: J4\n",
+        ("Obergrenze wie Modul 4", "code: J4"),  # the second J4
+        "Nummer J4 doppelt",
+        id="module-code-twice",
+    ),
+    pytest.param(
+        "catalog.yaml",
+        "      - code: J6\n",
+        "      - code: X6\n",
+        "code: X6",
+        "weder eine Zahl noch von der Form J1",
+        id="module-code-neither-number-nor-youth",
+    ),
+    pytest.param(
+        "catalog.yaml",
+        "        max_hours: 5\n        special: true",
+        "        max_hours: 5000\n        special: true",
+        "max_hours: 5000",
+        "less than or equal to 1000",
+        id="module-bound-above-the-schema-ceiling",
+    ),
 ]
 
 
