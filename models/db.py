@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from alembic import command
 from alembic.config import Config
@@ -55,9 +55,8 @@ def write_engine(url: str) -> Engine:
 
 
 @contextmanager
-def session(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine(url), expire_on_commit=False) as s:
+def _committing(bind: Engine) -> Iterator[Session]:
+    with Session(bind, expire_on_commit=False) as s:
         try:
             yield s
             s.commit()
@@ -66,17 +65,15 @@ def session(url: str) -> Iterator[Session]:
             raise
 
 
-@contextmanager
-def write_session(url: str) -> Iterator[Session]:
+def session(url: str) -> AbstractContextManager[Session]:
+    """A session that commits on success and rolls back on error."""
+    return _committing(engine(url))
+
+
+def write_session(url: str) -> AbstractContextManager[Session]:
     """A session for changes of a case: commits on success, rolls back on error; every
     transaction in it is a serialised writer on SQLite (``BEGIN IMMEDIATE``)."""
-    with Session(write_engine(url), expire_on_commit=False) as s:
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
+    return _committing(write_engine(url))
 
 
 def alembic_config(url: str) -> Config:

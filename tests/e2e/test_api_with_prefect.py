@@ -157,7 +157,23 @@ def test_a_referral_runs_through_the_api_and_the_prefect_worker(
     assert closed["outcome"] == "completed"
     assert [v["status"] for v in closed["vouchers"]] == ["redeemed"]
     assert closed["feedback"][0]["content_withheld"] is True  # no consent on record
-    referral_id = closed["id"]
+    declined = post(
+        ifk,
+        "/referrals",
+        {
+            "reference": "E2E-3",
+            "customer_number": "K-E2E-3",
+            "site": "Aachen",
+            "age_group": "25-49",
+            "service_type": "schulden",
+            "provider_code": "SB",
+            "caseworker_email": "ifk@jobcenter.example",
+        },
+    )
+    assert declined["state"] == "voucher_issued"
+    answer = post(traeger, "/referrals/E2E-3/events", {"event": "provider_declined"})
+    assert answer["state"] == "rerouting"
+    referral_id = answer["referral_id"]
 
     def follow_ups_sent() -> bool:  # by the flow run `folgen-ausfuehren`, within seconds
         with session(running.database_url) as s:
@@ -165,7 +181,7 @@ def test_a_referral_runs_through_the_api_and_the_prefect_worker(
             statuses = [n.status for n in rows]
         return bool(statuses) and all(status == "sent" for status in statuses)
 
-    wait_until(follow_ups_sent, 90, "E-Mails des Abschlusses")
+    wait_until(follow_ups_sent, 90, "E-Mail an die IFK nach der Ablehnung")
     actions = [entry["action"] for entry in closed["timeline"]]
     assert actions[:4] == ["started", "appointment_booked", "appointment_kept", "final_report"]
 
@@ -191,8 +207,10 @@ def test_an_event_accepted_while_prefect_is_down_is_applied_after_restart(
 
     running.stop_prefect()
     mails_before = len(sink.wait_for(0))
-    accepted = post(ifk, "/referrals/E2E-2/events", {"event": "customer_withdrew"})
-    assert (accepted["status"], accepted["state"]) == ("applied", "closed")
+    accepted = post(
+        client(running, "traeger"), "/referrals/E2E-2/events", {"event": "provider_declined"}
+    )
+    assert (accepted["status"], accepted["state"]) == ("applied", "rerouting")
     with session(running.database_url) as s:
         command = s.get(Command, accepted["command_id"])
         assert command is not None and command.status == "applied"
@@ -214,5 +232,5 @@ def test_an_event_accepted_while_prefect_is_down_is_applied_after_restart(
             )
 
     wait_until(sent, 120, "E-Mail nach dem Neustart von Prefect")
-    assert ifk.get("/referrals/E2E-2").json()["outcome"] == "withdrawn"
+    assert ifk.get("/referrals/E2E-2").json()["state"] == "rerouting"
     assert len(sink.wait_for(mails_before + 1, timeout=30)) == mails_before + 1
