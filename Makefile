@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+NODE_STAMP := node_modules/.installed
+
+# npm packages the tests use (package.json): axe-core for the browser tests.
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/kel demo
@@ -29,14 +36,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy models tasks flows notifications demo cli api
 
-test: lint typecheck
+test: lint typecheck $(NODE_STAMP)
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .prefect .prefect-serve kel.db out *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .prefect .prefect-serve kel.db out *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 serve: $(STAMP)
 	$(BIN)/kel serve

@@ -72,7 +72,10 @@ class NotificationStatus(StrEnum):
 
 
 class Provider(SQLModel, table=True):
-    """A Träger: which Leistungsarten, which sites, how many new cases a month."""
+    """A Träger: which Leistungsarten, which sites (`Site.code`), how many new cases a
+    month; address, phone and `appointment_hint` (how a customer makes the first
+    appointment) are printed on the Gutschein. An inactive provider gets no new referrals
+    but keeps its running cases."""
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, index=True)
@@ -81,6 +84,25 @@ class Provider(SQLModel, table=True):
     service_types: list[str] = _json()
     sites: list[str] = _json()
     monthly_capacity: int = 0
+    address: str = ""  # street and number, then postcode and town, lines separated by "\n"
+    phone: str = ""
+    appointment_hint: str = ""  # e.g. "Terminvereinbarung telefonisch Mo–Do 9–12 Uhr"
+    active: bool = True
+
+
+class Site(SQLModel, table=True):
+    """A Standort of the jobcenter: `code` is what `Referral.site`, `Customer.site`,
+    `User.site` and `Provider.sites` hold (e.g. ``"Aachen"``); `land` the ISO code of the
+    Bundesland whose public holidays count for its deadlines (``models.calendar.LANDS``);
+    `jobcenter` the name printed on Gutschein and reports."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True)
+    name: str
+    land: str = "NW"
+    jobcenter: str = ""
+    address: str = ""
+    active: bool = True
 
 
 class Customer(SQLModel, table=True):

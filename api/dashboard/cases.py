@@ -137,6 +137,12 @@ def case_page(
         .order_by(col(Notification.created_at), col(Notification.id))
     ).all()
     prefect_ui = os.environ.get("PREFECT_UI_URL", PREFECT_UI_DEFAULT).rstrip("/")
+    from api.dashboard import caseworker, portal  # their forms live on this page
+
+    extras = {
+        **portal.case_context(session, referral, user, registry, now),
+        **caseworker.case_context(session, referral, user, registry, now),
+    }
     return page(
         request,
         "case.html.j2",
@@ -155,6 +161,7 @@ def case_page(
         voucher_states=VOUCHER_STATES,
         content_labels=CONTENT_LABELS,
         local=_local,
+        **extras,
     )
 
 

@@ -9,7 +9,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import cases, csrf, login, overview, pdf, planning, providers, reports
+from api.dashboard import (
+    admin,
+    cases,
+    caseworker,
+    csrf,
+    login,
+    overview,
+    pdf,
+    planning,
+    portal,
+    providers,
+    reports,
+    worklists,
+)
 from api.dashboard.web import LoginRequired
 
 
@@ -17,7 +30,19 @@ def install(app: FastAPI) -> None:
     """Mount the dashboard pages, their static files, the login redirect and the 403 page
     for a form without a valid CSRF token (`api.dashboard.csrf`)."""
     router = APIRouter(prefix="/dashboard", include_in_schema=False)
-    for module in (login, overview, cases, providers, reports, planning, pdf):
+    for module in (
+        login,
+        overview,
+        worklists,  # before cases: /faelle is the list, /faelle/{reference} a case
+        cases,
+        portal,
+        caseworker,
+        admin,
+        providers,
+        reports,
+        planning,
+        pdf,
+    ):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -1,0 +1,1 @@
+// kel-flow dashboard: progressive enhancement only; every page works without it.
