@@ -27,9 +27,12 @@ The seed gives three groups. They are applied in `GROUP_PRECEDENCE` order:
    ====  =======================================  =====================================
    rule  matches                                  why at this place
    ====  =======================================  =====================================
-   g     laufende Selbständigkeit -> FM Selbst.   Specialist team; 1.1 routes the self-
-                                                  employed "unabhängig von Profillage",
-                                                  so 1.2 does the same. First.
+   g     laufende (hauptberufliche) Selbständig-  Specialist team; 1.1 routes the self-
+         keit -> FM Selbständige                  employed "unabhängig von Profillage",
+                                                  so 1.2 does the same. First. A self-
+                                                  employment that is only a side income
+                                                  is rule e (the seed names "selbst.
+                                                  Tätigkeit" there).
    i     § 10 Abs. 1 SGB II -> sFM (AE)           A statutory limit of what work can be
                                                   expected now; placement teams (JO, AV,
                                                   611) cannot act on it. Before h, so a
@@ -40,14 +43,19 @@ The seed gives three groups. They are applied in `GROUP_PRECEDENCE` order:
                                                   must win over a/d, which would
                                                   otherwise read the ongoing job as
                                                   "Beschäftigung vor dem Zugang".
-   c     nach abgeschl. Studium -> Team 611       Target group; more specific than l
-                                                  (it names the access route). Before
-                                                  the employment-length rules a/b/d.
-   l     Akademiker -> Team 611                   Target group, same team as c.
-   a     Beschäftigung >= 3 Monate -> JO          Employment history.
+   c     nach abgeschl. Studium -> Team 611       Target group; it names the access
+                                                  route (Anlage 7: "Neukunden nach
+                                                  abgeschlossenem Studium"). Before the
+                                                  employment-length rules a/b/d.
+   a     Beschäftigung >= 3 Monate -> JO          Employment history. Anlage 7: the JO
+                                                  takes "direkt" whoever comes from an
+                                                  at least three-month sv-pflichtige
+                                                  Beschäftigung, so before l.
    b     vorher bei der JO betreut -> JO          Before d: b is the exception for a
                                                   short job after JO care (back to JO,
                                                   not AV).
+   l     Akademiker -> Team 611                   Target group, same team as c; after
+                                                  a/b (Anlage 7), before d.
    d     Beschäftigung < 3 Monate -> AV           Employment history.
    e     lfd. Nebeneinkommen -> AV                After a/d: a side income next to a
                                                   longer or shorter job history does
@@ -59,6 +67,12 @@ The seed gives three groups. They are applied in `GROUP_PRECEDENCE` order:
 
    `route` iterates over `RULE_PRECEDENCE_1_2`, so the tuple *is* the order.
 
+4. **Alleinerziehende** (Anlage 7, Schnittstellen der Eingangszone, sFM: "Alleinerzie-
+   henden an den spezialisierten Fallmanagern für Alleinerziehende zugeleitet"):
+   wherever a rule of 1.1 or 1.2 leads to the sFM and the customer is a single parent,
+   the team is sFM für Alleinerziehende, and the reason names both facts
+   (`_for_single_parents`).
+
 Readings of the seed (decisions taken here)
 -------------------------------------------
 
@@ -67,6 +81,10 @@ Readings of the seed (decisions taken here)
 - `self_employed_main` (hauptberuflich, 1.1) also counts as "laufende
   Selbständigkeit" for 1.2g. `currently_self_employed` alone does not trigger
   1.1 (it may be a side business, which 1.1 does not route on).
+- 1.2e names "lfd. Nebeneinkommen (unselbst. oder selbst. Tätigkeit)": a running
+  self-employment that the customer reports as side income (`side_income` with
+  `currently_self_employed`, not `self_employed_main`) is rule e (AV), not g;
+  1.2g is a running self-employment that is the customer's main occupation.
 - In 1.2 the profile is not a criterion: the seed routes new records by how
   they arrive, and treats whoever is left as marktfern (h, k).
 - A decision lists the rules that also matched but lost in
@@ -180,9 +198,9 @@ RULE_PRECEDENCE_1_2: tuple[str, ...] = (
     "1.2j",
     "1.2f",
     "1.2c",
-    "1.2l",
     "1.2a",
     "1.2b",
+    "1.2l",
     "1.2d",
     "1.2e",
     "1.2h",
@@ -321,6 +339,8 @@ def _rule_d(f: IntakeFacts) -> _Match:
 
 
 def _rule_e(f: IntakeFacts) -> _Match:
+    if f.side_income and f.currently_self_employed and not f.self_employed_main:
+        return Team.AV, "laufendes Nebeneinkommen aus selbständiger Tätigkeit"
     if f.side_income:
         return Team.AV, "laufendes Nebeneinkommen (unselbständige oder selbständige Tätigkeit)"
     return None
@@ -333,8 +353,9 @@ def _rule_f(f: IntakeFacts) -> _Match:
 
 
 def _rule_g(f: IntakeFacts) -> _Match:
-    if f.currently_self_employed or f.self_employed_main:
-        return Team.FM_SELB, "Meldung mit laufender Selbständigkeit"
+    side_business = f.currently_self_employed and f.side_income and not f.self_employed_main
+    if f.self_employed_main or (f.currently_self_employed and not side_business):
+        return Team.FM_SELB, "Meldung mit laufender (hauptberuflicher) Selbständigkeit"
     return None
 
 
@@ -346,8 +367,6 @@ def _rule_h(f: IntakeFacts) -> _Match:
 
 def _rule_i(f: IntakeFacts) -> _Match:
     if f.restriction_10_1:
-        if f.single_parent:
-            return Team.SFM_AE, "Einschränkung nach § 10 Abs. 1 SGB II, alleinerziehend"
         return Team.SFM, "Einschränkung nach § 10 Abs. 1 SGB II"
     return None
 
@@ -385,11 +404,19 @@ _RULES_1_2: dict[str, Callable[[IntakeFacts], _Match]] = {
 assert set(_RULES_1_2) == set(RULE_PRECEDENCE_1_2)
 
 
+def _for_single_parents(match: _Match, f: IntakeFacts) -> _Match:
+    """sFM → sFM für Alleinerziehende for a single parent, the reason naming both facts
+    (seed 002 §4.4.1, Anlage 7, sFM)."""
+    if match is None or match[0] is not Team.SFM or not f.single_parent:
+        return match
+    return Team.SFM_AE, f"{match[1]}, alleinerziehend"
+
+
 def _matching_1_2(facts: IntakeFacts) -> list[tuple[str, Team, str]]:
     """All 1.2 rules that match, in precedence order."""
     found: list[tuple[str, Team, str]] = []
     for rule in RULE_PRECEDENCE_1_2:
-        match = _RULES_1_2[rule](facts)
+        match = _for_single_parents(_RULES_1_2[rule](facts), facts)
         if match is not None:
             found.append((rule, *match))
     return found

@@ -122,7 +122,7 @@ TRIGGERS: dict[str, dict[str, Any]] = {
     "1.2d": {"prior_employment_months": 2},
     "1.2e": {"side_income": True},
     "1.2f": {"currently_employed": True},
-    "1.2g": {"currently_self_employed": True},
+    "1.2g": {"self_employed_main": True},
     "1.2h": {"single_parent": True},
     "1.2i": {"restriction_10_1": True},
     "1.2j": {"incapacity_current_or_over_3_months": True},
@@ -286,7 +286,7 @@ def test_academic_beats_employment_length() -> None:
 def test_restriction_beats_academic_and_employment() -> None:
     d = new(restriction_10_1=True, academic=True, prior_employment_months=10)
     assert_decision(d, Team.SFM, "1.2i")
-    assert d.also_matched == ("1.2l", "1.2a")
+    assert d.also_matched == ("1.2a", "1.2l")
 
 
 def test_incapacity_beats_employment_length() -> None:
@@ -312,6 +312,46 @@ def test_self_employed_single_parent_with_restriction_goes_to_fm_selbstaendige()
     assert_decision(d, Team.FM_SELB, "1.2g")
 
 
+# --- corrections read from Anlage 6 with Anlage 7 (issue 10, point 6) -------------------
+
+
+@pytest.mark.parametrize(
+    ("facts", "rule", "fact_text"),
+    [
+        ({"currently_employed": True}, "1.2f", "Beschäftigungsverhältnis"),
+        ({"restriction_10_1": True}, "1.2i", "§ 10 Abs. 1 SGB II"),
+        ({"incapacity_current_or_over_3_months": True}, "1.2j", "arbeitsunfähig"),
+    ],
+)
+def test_every_sfm_rule_sends_single_parents_to_sfm_ae(
+    facts: dict[str, bool], rule: str, fact_text: str
+) -> None:
+    """Anlage 7, sFM: "Alleinerziehenden an den spezialisierten Fallmanagern für
+    Alleinerziehende zugeleitet" — whichever rule made it the sFM."""
+    d = new(single_parent=True, **facts)
+    assert_decision(d, Team.SFM_AE, rule)
+    assert fact_text in d.reason and "alleinerziehend" in d.reason
+    assert_decision(new(**facts), Team.SFM, rule)
+
+
+def test_side_income_from_self_employment_is_1_2e_not_g() -> None:
+    """Anlage 6, 1.2e: "lfd. Nebeneinkommen (unselbst. oder selbst. Tätigkeit) → AV"."""
+    d = new(currently_self_employed=True, side_income=True)
+    assert_decision(d, Team.AV, "1.2e")
+    assert "selbständiger Tätigkeit" in d.reason
+    main = new(self_employed_main=True, currently_self_employed=True, side_income=True)
+    assert_decision(main, Team.FM_SELB, "1.2g")
+
+
+def test_three_months_of_employment_go_to_jo_before_the_academic_rule() -> None:
+    """Anlage 7, JO: "direkte Aufnahme von (Neu-)Kunden, die aus einem mind. dreimonatigen
+    sv-pflichtigen Beschäftigungsverhältnis kommen"."""
+    d = new(academic=True, prior_employment_months=3)
+    assert_decision(d, Team.JO, "1.2a")
+    assert "1.2l" in d.also_matched
+    assert_decision(new(academic=True, prior_employment_months=2), Team.TEAM_611, "1.2l")
+
+
 # --- the precedence constant is the order the code follows ----------------------------
 
 
@@ -323,9 +363,9 @@ def test_precedence_constants() -> None:
         "1.2j",
         "1.2f",
         "1.2c",
-        "1.2l",
         "1.2a",
         "1.2b",
+        "1.2l",
         "1.2d",
         "1.2e",
         "1.2h",
@@ -346,8 +386,8 @@ def test_precedence_constants() -> None:
 def test_earlier_rule_wins_every_pair(first: str, second: str) -> None:
     d = new(**TRIGGERS[first], **TRIGGERS[second])
     team = TEAMS_1_2[first]
-    if first == "1.2i" and second == "1.2h":
-        team = Team.SFM_AE  # i routes single parents to sFM AE
+    if team is Team.SFM and second == "1.2h":
+        team = Team.SFM_AE  # every sFM rule routes single parents to sFM AE (Anlage 7)
     assert_decision(d, team, first)
     if second not in ("1.2h", "1.2k"):
         assert second in d.also_matched
