@@ -30,6 +30,7 @@ import holidays
 
 __all__ = [
     "LANDS",
+    "HolidayCalendar",
     "InvalidPeriod",
     "Period",
     "deemed_receipt",
@@ -112,6 +113,55 @@ def parse_period(period: str) -> Period:
     return Period(**parts)
 
 
+@dataclass(frozen=True)
+class _Germany:
+    subdivisions: frozenset[str]
+
+
+_GERMANY = _Germany(frozenset(holidays.country_holidays("DE").subdivisions))
+
+
+@dataclass(frozen=True)
+class HolidayCalendar:
+    """Whose public holidays count for a Kommune's deadlines (§ 26 Abs. 3 SGB X).
+
+    `land` is the Land's ISO code (``NW``); `subdivision` a finer subdivision the
+    `holidays` package knows inside it (today ``Augsburg`` in ``BY``: Hohes Friedensfest);
+    `categories` the `holidays` categories that apply: ``public`` always, ``catholic``
+    for predominantly Catholic municipalities (Mariä Himmelfahrt in Bavaria, Fronleichnam
+    in parts of Saxony and Thuringia). Raises `ValueError` (German message) for an
+    unknown Land, subdivision or category.
+    """
+
+    land: str = "NW"
+    subdivision: str | None = None
+    categories: tuple[str, ...] = ("public",)
+
+    def __post_init__(self) -> None:
+        _check_land(self.land)
+        extra = sorted(_GERMANY.subdivisions - LANDS)
+        if self.subdivision is not None and self.subdivision not in extra:
+            raise ValueError(
+                f"Unbekanntes Feiertagsgebiet „{self.subdivision}“: bekannt sind "
+                f"{', '.join(extra)} (sonst genügt das Bundesland)."
+            )
+        unknown = [c for c in self.categories if c not in ("public", "catholic")]
+        if unknown or "public" not in self.categories:
+            raise ValueError(
+                f"Feiertagskategorien {list(self.categories)!r}: erlaubt sind „public“ "
+                "(immer) und „catholic“."
+            )
+
+    @property
+    def subdiv(self) -> str:
+        """The `holidays` subdivision code to ask for."""
+        return self.subdivision or self.land
+
+
+def _calendar(land: str | HolidayCalendar) -> HolidayCalendar:
+    return land if isinstance(land, HolidayCalendar) else HolidayCalendar(land)
+
+
 def _check_land(land: str) -> None:
     if land not in LANDS:
         raise ValueError(
@@ -120,12 +170,15 @@ def _check_land(land: str) -> None:
 
 
 @cache
-def _public_holidays(land: str, year: int) -> frozenset[date]:
-    """Public holidays of `land` in `year`, from the `holidays` package (cached)."""
-    return frozenset(holidays.country_holidays("DE", subdiv=land, years=year).keys())
+def _public_holidays(calendar: HolidayCalendar, year: int) -> frozenset[date]:
+    """Public holidays of `calendar` in `year`, from the `holidays` package (cached)."""
+    found = holidays.country_holidays(
+        "DE", subdiv=calendar.subdiv, years=year, categories=calendar.categories
+    )
+    return frozenset(found.keys())
 
 
-def _is_working_day(day: date, land: str, closures: Collection[date]) -> bool:
+def _is_working_day(day: date, land: HolidayCalendar, closures: Collection[date]) -> bool:
     return (
         day.weekday() < _SATURDAY
         and day not in _public_holidays(land, day.year)
@@ -133,22 +186,24 @@ def _is_working_day(day: date, land: str, closures: Collection[date]) -> bool:
     )
 
 
-def is_working_day(day: date, land: str = "NW", closures: Collection[date] = ()) -> bool:
+def is_working_day(
+    day: date, land: str | HolidayCalendar = "NW", closures: Collection[date] = ()
+) -> bool:
     """Whether `day` is a working day for the office.
 
     `day` is a local calendar date (Europe/Berlin). It is not a working day if it is a
     Saturday or Sunday, a public holiday of `land` (ISO code such as ``"NW"``; holidays
-    from ``holidays.country_holidays("DE", subdiv=land)``) or one of the office's
+    from ``holidays.country_holidays("DE", subdiv=land)``; or a `HolidayCalendar` with
+    a subdivision and categories) or one of the office's
     `closures` (closure days, a calendar separate from public holidays). These are the
     days on which a deadline cannot end (§ 26 Abs. 3 SGB X, § 193 BGB).
 
     Raises `ValueError` (German message) if `land` is not one of `LANDS`.
     """
-    _check_land(land)
-    return _is_working_day(day, land, closures)
+    return _is_working_day(day, _calendar(land), closures)
 
 
-def _next_working_day_from(day: date, land: str, closures: Collection[date]) -> date:
+def _next_working_day_from(day: date, land: HolidayCalendar, closures: Collection[date]) -> date:
     """`day` itself if it is a working day, else the next working day after it."""
     while not _is_working_day(day, land, closures):
         day += timedelta(days=1)
@@ -168,7 +223,7 @@ def _add_months(start: date, months: int) -> date:
 def due_date(
     start: date,
     period: str,
-    land: str = "NW",
+    land: str | HolidayCalendar = "NW",
     *,
     working_days: bool = False,
     closures: Collection[date] = (),
@@ -198,9 +253,10 @@ def due_date(
 
     Raises `InvalidPeriod` (a `ValueError`) for a bad period, for a non-``PnD`` period
     with ``working_days=True`` and for an end beyond the year 9999; `ValueError`
-    (German message) for an unknown `land`.
+    (German message) for an unknown `land`. `land` may be a `HolidayCalendar` (a Kommune's
+    subdivision and holiday categories).
     """
-    _check_land(land)
+    calendar = _calendar(land)
     parsed = parse_period(period)
     closed = frozenset(closures)
     try:
@@ -212,11 +268,11 @@ def due_date(
                 )
             day = start
             for _ in range(parsed.days):
-                day = _next_working_day_from(day + timedelta(days=1), land, closed)
+                day = _next_working_day_from(day + timedelta(days=1), calendar, closed)
             return day
         end = _add_months(start, parsed.years * 12 + parsed.months)
         end += timedelta(weeks=parsed.weeks, days=parsed.days)
-        return _next_working_day_from(end, land, closed)
+        return _next_working_day_from(end, calendar, closed)
     except (OverflowError, ValueError) as error:
         if isinstance(error, InvalidPeriod):
             raise

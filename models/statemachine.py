@@ -243,7 +243,7 @@ def _new_deadlines(
             continue
         definition = service.process.deadlines[kind]
         due = due_date(
-            on, period, service.land, working_days=service.working_days, closures=closures
+            on, period, service.calendar, working_days=service.working_days, closures=closures
         )
         timers = tuple(
             NewTimer(i, step.action, due + timedelta(days=step.offset_days))
