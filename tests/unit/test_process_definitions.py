@@ -110,7 +110,12 @@ def test_schulden_is_staged_after_sucht_and_nothing_else_is_staged() -> None:
         ("kinderbetreuung", "result_report", "P8W"),
         ("kinderbetreuung", "interim_report", None),
         ("pflege", "first_appointment", None),
-        ("pflege", "voucher_validity", "P4W"),
+        # seed 002 §4.2, Pflege: "Kunde hinweisen", everything "individuell"
+        ("pflege", "voucher_validity", None),
+        ("pflege", "no_show_followup", None),
+        ("pflege", "reroute", None),
+        # seed 002 §4.2, psychosozial: Ergebnismeldung "individuell nach Abschluss"
+        ("psychosozial", "result_report", None),
     ],
 )
 def test_each_service_has_its_mindeststandard_periods(

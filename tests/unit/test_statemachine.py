@@ -204,7 +204,7 @@ def test_a_new_referral_issues_a_voucher_and_opens_three_deadlines(
         # Fri 4.12. + 4 weeks = Fri 1.1.2027 Neujahr -> Mon 4.1.2027
         ("psychosozial", "2026-12-04", "voucher_validity", "2027-01-04"),
         # Sat 31.1. + 4 weeks = Sat 28.2. -> Mon 2.3.
-        ("pflege", "2026-01-31", "voucher_validity", "2026-03-02"),
+        ("schulden", "2026-01-31", "voucher_validity", "2026-03-02"),
     ],
 )
 def test_start_counts_each_deadline_per_section_26_sgb_x(
@@ -259,11 +259,12 @@ def test_staging_a_process_without_a_waiting_state_is_refused(schulden: ServiceC
         start(unstaged, REF, D("2026-03-20"), staged=True)
 
 
-def test_pflege_individuell_starts_only_the_voucher_validity() -> None:
+def test_pflege_individuell_starts_no_deadline_at_all() -> None:
+    """seed 002 §4.2, Pflege: "Kunde hinweisen", every period "individuell"."""
     decision = start(service("pflege"), REF, D("2026-03-20"))
 
     assert decision.state == "voucher_issued"
-    assert [d.kind for d in decision.start] == ["voucher_validity"]
+    assert decision.start == ()
 
 
 # --- every allowed transition, generated from the YAML ----------------------------------------
@@ -485,11 +486,8 @@ def test_a_final_report_completes_the_reports_and_cancels_the_rest(
         # Sat 11.7. + 12 weeks = Sat 3.10. (Tag der Deutschen Einheit) -> Mon 5.10.
         ("sucht", "2026-07-11", {"interim_report": "2026-10-05", "result_report": "2026-10-05"}),
         # Thu 16.4. + 4 weeks = Thu 14.5. Christi Himmelfahrt -> Fri 15.5.; + 12 weeks = 9.7.
-        (
-            "psychosozial",
-            "2026-04-16",
-            {"interim_report": "2026-05-15", "result_report": "2026-07-09"},
-        ),
+        # psychosozial: Ergebnismeldung "individuell nach Abschluss" (no deadline)
+        ("psychosozial", "2026-04-16", {"interim_report": "2026-05-15"}),
         # Thu 9.4. + 8 weeks = Thu 4.6. Fronleichnam -> Fri 5.6.; Zwischenmeldung individuell
         ("kinderbetreuung", "2026-04-09", {"result_report": "2026-06-05"}),
         ("pflege", "2026-04-09", {}),
