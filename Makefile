@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test lint typecheck unit clean prefect-ui serve
+.PHONY: install demo test lint typecheck unit clean prefect-ui serve up down status bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,23 @@ clean:
 
 serve: $(STAMP)
 	$(BIN)/kel serve
+
+# Production on this machine (README "Running in production"): PostgreSQL, Prefect server,
+# two workers, the API with two processes, supervised; files in $KEL_DATA_DIR (default
+# ~/.local/share/kel-flow). Options: `.venv/bin/kel up --help`.
+up: $(STAMP)
+	$(BIN)/kel up
+
+down: $(STAMP)
+	$(BIN)/kel down
+
+status: $(STAMP)
+	$(BIN)/kel status
+
+# Figures against the targets of issue 9 (table, out/bench.json); not part of `make test`.
+# Needs the local PostgreSQL; takes about 15 minutes. Options: `.venv/bin/python -m benchmarks -h`.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 prefect-ui: $(STAMP)
 	@echo "Prefect-UI mit den Läufen der Demo: http://127.0.0.1:4200/runs"

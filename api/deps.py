@@ -23,7 +23,11 @@ from models.tables import Role, User, UserSession
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its
+# thread pool, one thread hop per dependency and request (measured: `benchmarks.profile`).
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -45,14 +49,14 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_registry(settings: SettingsDep) -> Registry:
+async def get_registry(settings: SettingsDep) -> Registry:
     return load_registry(settings.process_dir)
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
 
@@ -69,6 +73,11 @@ def current_login(
     """The user and session of the bearer token; 401 when missing, invalid, expired,
     logged out or revoked, or when the account is inactive."""
     found = authenticate(session, token, settings, now) if token else None
+    # End this read here: the route runs in another thread of FastAPI's pool, and on
+    # SQLite a transaction (BEGIN IMMEDIATE) held open across that hop starves the pool
+    # when more requests wait for the lock than it has threads (measured: 50 clients,
+    # every request stuck 30 s, "database is locked"). The route begins its own.
+    session.commit()
     if found is None:
         raise Problem(401, "Bitte anmelden: gültiges Bearer-Token erforderlich.")
     return found
@@ -77,7 +86,7 @@ def current_login(
 CurrentLogin = Annotated[tuple[User, UserSession], Depends(current_login)]
 
 
-def current_user(request: Request, login: CurrentLogin) -> User:
+async def current_user(request: Request, login: CurrentLogin) -> User:
     """The user of the bearer token (see `current_login`); kept in ``request.state.user``
     so a 403 or 404 answered to them is audited (`api.denials`)."""
     request.state.user = login[0]
@@ -87,7 +96,7 @@ def current_user(request: Request, login: CurrentLogin) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def get_throttle(request: Request) -> LoginThrottle:
+async def get_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
@@ -98,7 +107,7 @@ ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 def require(*roles: Role):  # type: ignore[no-untyped-def]
     """A dependency that admits only `roles` (403 otherwise)."""
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise Problem(403, "Diese Aktion ist für Ihre Rolle nicht erlaubt.")
         return user
@@ -106,7 +115,7 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(check)
 
 
-def get_trigger(request: Request) -> FlowTrigger:
+async def get_trigger(request: Request) -> FlowTrigger:
     trigger: FlowTrigger = request.app.state.trigger
     return trigger
 

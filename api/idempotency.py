@@ -24,8 +24,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from api.errors import Problem
 from models.tables import IdempotencyRecord, User
@@ -77,33 +78,45 @@ def idempotent(
     together. If `write` raises, everything is rolled back and the key stays free.
     Raises `Problem` 422 for a key reused with another request.
     """
-    first = _stored(session, user, idem)
-    if first is not None and first.status_code is None and now - first.created_at > LEASE:
+    record_id = _claim(session, user, idem, now)
+    if record_id is None:  # the key is taken: by an earlier request, or one committed now
+        first = _stored(session, user, idem)
+        if first is None:
+            raise Problem(409, "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet.")
+        if first.status_code is not None or now - first.created_at <= LEASE:
+            return _replay(first, idem)
         session.delete(first)  # an unfinished claim of an earlier version: released
         session.flush()
-    elif first is not None:
-        return _replay(first, idem)
-    record = IdempotencyRecord(
-        username=user.username, key=idem.key, fingerprint=idem.fingerprint, created_at=now
-    )
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:  # a concurrent request with this key committed first
-        stored = _stored(session, user, idem)
-        if stored is None:
-            raise Problem(
-                409, "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet."
-            ) from None
-        return _replay(stored, idem)
+        record_id = _claim(session, user, idem, now)
+        if record_id is None:
+            raise Problem(409, "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet.")
     try:
         body = write().model_dump(mode="json")
-        record.status_code, record.body = status_code, body
+        session.execute(
+            update(IdempotencyRecord)
+            .where(col(IdempotencyRecord.id) == record_id)
+            .values(status_code=status_code, body=body)
+        )
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return JSONResponse(body, status_code=status_code)
+
+
+def _claim(session: Session, user: User, idem: IdempotencyKey, now: datetime) -> int | None:
+    """Insert the claim of `idem` for `user`; its id, or None when the key is taken. One
+    statement (``INSERT … ON CONFLICT DO NOTHING``, PostgreSQL and SQLite): a concurrent
+    request with the same key waits for the other's transaction (unique index), then
+    finds the key taken; no savepoint is needed to survive the conflict."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    inserted = session.execute(
+        insert(IdempotencyRecord)
+        .values(username=user.username, key=idem.key, fingerprint=idem.fingerprint, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(col(IdempotencyRecord.id))
+    ).scalar_one_or_none()
+    return int(inserted) if inserted is not None else None
 
 
 def _stored(session: Session, user: User, idem: IdempotencyKey) -> IdempotencyRecord | None:

@@ -11,18 +11,15 @@ from __future__ import annotations
 import functools
 
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import text
-from sqlmodel import Session
 
 from api import errors, headers
 from api.dashboard import routes as dashboard
 from api.limits import BodySizeLimit
 from api.login import LoginThrottle
-from api.routes import audit, auth, escalations, intake, referrals
+from api.routes import audit, auth, escalations, health, intake, referrals
 from api.security import check_signing_key, dummy_hash, signing_key
 from api.trigger import FlowTrigger, default_trigger
 from models.clock import Clock, SystemClock
-from models.db import engine
 from models.process import load_registry
 from models.settings import Settings
 
@@ -71,15 +68,8 @@ def create_app(
     app.add_middleware(BodySizeLimit)  # 413 over 256 KB (api.limits.MAX_BODY_BYTES)
     headers.install(app)  # CSP, nosniff, no framing, no-store: on every answer
     v1 = APIRouter(prefix="/api/v1")
-    for module in (auth, intake, referrals, escalations, audit):
+    for module in (auth, intake, referrals, escalations, audit, health):
         v1.include_router(module.router)
-
-    @v1.get("/health", tags=["Betrieb"], summary="Betriebsbereitschaft")
-    def health() -> dict[str, str]:
-        """Prüft die Datenbankverbindung."""
-        with Session(engine(settings.database_url)) as session:
-            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        return {"status": "ok"}
 
     app.include_router(v1)
     dashboard.install(app)

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.commands import REFERENCE_PATTERN, ConsentGrant, FeedbackIn, Intake, StartReferral
+from models.commands import (
+    REFERENCE_PATTERN,
+    ConsentGrant,
+    DeclineReason,
+    FeedbackIn,
+    Intake,
+    StartReferral,
+)
 
 
 class _In(BaseModel):
@@ -78,6 +85,18 @@ class FeedbackEvent(_Event):
     feedback: FeedbackIn
 
 
+class ProviderDeclined(_Event):
+    """Ablehnung durch den Träger (Neuzuweisung erforderlich), mit Grund als Code, nie als
+    Freitext (keine Sozialdaten)."""
+
+    event: Literal["provider_declined"]
+    reason_code: DeclineReason | None = Field(
+        default=None,
+        description="Grund: keine_kapazitaet, nicht_zustaendig, nicht_erreichbar "
+        "(Kunde/Kundin nicht erreichbar) oder sonstiges",
+    )
+
+
 class PlainEvent(_Event):
     """Ereignisse ohne weitere Angaben."""
 
@@ -85,7 +104,6 @@ class PlainEvent(_Event):
         "appointment_kept",
         "no_show",
         "voucher_returned_invalid",
-        "provider_declined",
         "consent_withdrawn",
         "aborted",
         "customer_withdrew",
@@ -94,7 +112,7 @@ class PlainEvent(_Event):
 
 
 EventIn = Annotated[
-    AppointmentBooked | ProviderAssigned | FeedbackEvent | PlainEvent,
+    AppointmentBooked | ProviderAssigned | FeedbackEvent | ProviderDeclined | PlainEvent,
     Field(discriminator="event"),
 ]
 
@@ -133,6 +151,11 @@ class DeadlineOut(BaseModel):
 
 
 class EscalationOut(BaseModel):
+    """An escalation; `days_overdue` and `overdue_text` ("seit 5 Tagen überfällig") are
+    counted as of the request's day from the deadline's `due_on` while it is unresolved
+    (None once resolved); `level` 2 = raised to the second step at `raised_at`;
+    `resolution` / `resolved_by` say why and by whom (``system``: automatically)."""
+
     id: int
     reference: str
     reason: str
@@ -141,6 +164,13 @@ class EscalationOut(BaseModel):
     assigned_to: str | None
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    due_on: date | None = None
+    days_overdue: int | None = None
+    overdue_text: str | None = None
+    level: int = 1
+    raised_at: datetime | None = None
+    resolution: str | None = None
+    resolved_by: str | None = None
 
 
 class VoucherOut(BaseModel):

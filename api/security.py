@@ -150,13 +150,19 @@ def authenticate(
     if claims is None:
         return None
     username, jti = claims
-    row = db.exec(select(UserSession).where(UserSession.jti == jti)).first()
-    if row is None or row.username != username or row.revoked_at is not None:
+    found = db.exec(  # one query for the session and its account (every request)
+        select(UserSession, User)
+        .join(User, col(User.username) == UserSession.username)
+        .where(UserSession.jti == jti)
+    ).first()
+    if found is None:  # unknown session, or its account was deleted
+        return None
+    row, user = found
+    if row.username != username or row.revoked_at is not None:
         return None
     if row.expires_at <= now:
         return None
-    user = db.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
+    if not user.active:
         return None
     return user, row
 

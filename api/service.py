@@ -25,6 +25,7 @@ from api.trigger import FlowTrigger
 from models.process import Registry
 from models.settings import Settings
 from models.tables import Referral, User
+from tasks.case_card import command_step
 from tasks.commands import execute
 from tasks.repository import Actor
 
@@ -69,8 +70,16 @@ def submit(
     assert command.id is not None
     command_id = command.id
 
+    # the changed referrals are in the session already (no query; `Session.get` reads one
+    # that is not)
+    references = sorted(
+        found.reference for found in (session.get(Referral, i) for i in changed) if found
+    )
+
+    run_name = command_step(session, command_id, registry).run_name
+
     def start_follow_ups(_: Session) -> None:
-        trigger.start(command_id, sorted(changed))
+        trigger.start(command_id, references, name=run_name)
 
     event.listen(session, "after_commit", start_follow_ups, once=True)
     return Accepted(

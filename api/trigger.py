@@ -13,35 +13,43 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from models.urls import case_tag
+
 DEPLOYMENT = "folgen-ausfuehren/folgen-ausfuehren"
 log = logging.getLogger("kel.api")
 
 
 class FlowTrigger(Protocol):
-    """Starts the follow-up flow of a committed command; returns the flow run id or None."""
+    """Starts the follow-up flow of a committed command; returns the flow run id or None.
+    `references`: the Aktenzeichen of the cases the command changed (the run's tags);
+    `name`: the run's name from the start (`models.run_names.follow_up_run_name`), so the
+    Prefect UI never shows a random name while the run waits for a worker."""
 
-    def start(self, command_id: int, referral_ids: list[int]) -> str | None: ...
+    def start(
+        self, command_id: int, references: list[str], name: str | None = None
+    ) -> str | None: ...
 
 
 class InProcess:
     """No Prefect server: follow-ups are left to the next deadline sweep."""
 
-    def start(self, command_id: int, referral_ids: list[int]) -> str | None:
+    def start(self, command_id: int, references: list[str], name: str | None = None) -> str | None:
         return None
 
 
 class Deployment:
     """Run the ``folgen-ausfuehren`` deployment on the Prefect server, never blocking."""
 
-    def start(self, command_id: int, referral_ids: list[int]) -> str | None:
+    def start(self, command_id: int, references: list[str], name: str | None = None) -> str | None:
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
-        tags = [f"fall-{referral_id}" for referral_id in referral_ids]
+        tags = [case_tag(reference) for reference in references]
         try:
             run = run_deployment(
                 DEPLOYMENT,
                 parameters={"command_id": command_id},
+                flow_run_name=name,
                 timeout=0,
                 as_subflow=False,
                 idempotency_key=f"folgen-{command_id}",

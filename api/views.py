@@ -37,6 +37,7 @@ from models.tables import (
     User,
     Voucher,
 )
+from tasks.escalations import UNRESOLVED, days_overdue, overdue_text
 from tasks.repository import Actor, audit
 from tasks.visibility import ContentScope, content_scope
 
@@ -64,8 +65,20 @@ def summary(
     )
 
 
-def escalation_out(escalation: Escalation, reference: str) -> EscalationOut:
+def escalation_out(
+    escalation: Escalation,
+    reference: str,
+    *,
+    due_on: date | None = None,
+    today: date | None = None,
+) -> EscalationOut:
+    """The API view of `escalation`. With the deadline's `due_on` and the reader's local
+    `today`, an unresolved escalation carries its days overdue as of `today`
+    (`tasks.escalations.overdue_text`: "seit 1 Tag überfällig")."""
     assert escalation.id is not None
+    days, text = None, None
+    if due_on is not None and today is not None and escalation.state in UNRESOLVED:
+        days, text = days_overdue(due_on, today), overdue_text(due_on, today)
     return EscalationOut(
         id=escalation.id,
         reference=reference,
@@ -75,7 +88,21 @@ def escalation_out(escalation: Escalation, reference: str) -> EscalationOut:
         assigned_to=escalation.assigned_to,
         acknowledged_at=escalation.acknowledged_at,
         resolved_at=escalation.resolved_at,
+        due_on=due_on,
+        days_overdue=days,
+        overdue_text=text,
+        level=escalation.level,
+        raised_at=escalation.raised_at,
+        resolution=escalation.resolution,
+        resolved_by=escalation.resolved_by,
     )
+
+
+def escalation_due_on(session: Session, escalation: Escalation) -> date:
+    """The due date of the deadline behind `escalation`."""
+    deadline = session.get(Deadline, escalation.deadline_id)
+    assert deadline is not None
+    return deadline.due_on
 
 
 def detail(
@@ -105,6 +132,7 @@ def detail(
         )
         session.commit()
     base = summary(referral, registry, codes, sum(_overdue(d, today) for d in deadlines))
+    due = {d.id: d.due_on for d in deadlines}
     return ReferralOut(
         **base.model_dump(),
         service_title=service.title,
@@ -131,7 +159,7 @@ def detail(
             for d in deadlines
         ],
         escalations=[
-            escalation_out(e, referral.reference)
+            escalation_out(e, referral.reference, due_on=due[e.deadline_id], today=today)
             for e in session.exec(select(Escalation).where(Escalation.referral_id == referral.id))
         ],
         vouchers=[

@@ -14,6 +14,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from tasks.repository import Actor
 
+from cli.process import app as process_app
+
 app = typer.Typer(
     help="kel-flow: Zuweisungen zu kommunalen Eingliederungsleistungen (§ 16a SGB II).",
     no_args_is_help=True,
@@ -24,6 +26,7 @@ user_app = typer.Typer(help="Benutzerkonten der API und des Dashboards.")
 app.add_typer(user_app, name="user")
 audit_app = typer.Typer(help="Audit-Protokoll (Hash-Kette).")
 app.add_typer(audit_app, name="audit")
+app.add_typer(process_app, name="process")
 console = Console()
 
 
@@ -91,64 +94,16 @@ def user_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Passwort von der Standardeingabe lesen")
     ] = False,
+    generate_password: Annotated[
+        bool,
+        typer.Option("--generate-password", help="Passwort erzeugen und einmal anzeigen"),
+    ] = False,
 ) -> None:
-    """Benutzerkonto anlegen (das Passwort wird nie angezeigt oder protokolliert)."""
-    import sys
+    """Benutzerkonto anlegen (ein eingegebenes Passwort wird nie angezeigt oder
+    protokolliert). Geprüft wie in der Verwaltung (`tasks.administration`)."""
+    from cli.admin import add_user
 
-    from sqlmodel import select
-
-    from api.security import hash_password
-    from models.clock import SystemClock
-    from models.db import migrate, session
-    from models.passwords import password_problem
-    from models.settings import Settings
-    from models.tables import Provider, Role, User
-    from tasks.repository import audit
-
-    if role not in Role.__members__:
-        raise typer.BadParameter(f"unbekannte Rolle {role!r}", param_hint="--role")
-    if role == Role.caseworker and not site:
-        raise typer.BadParameter("IFK brauchen einen Standort", param_hint="--site")
-    if role == Role.provider and not provider:
-        raise typer.BadParameter("Träger-Konten brauchen --provider", param_hint="--provider")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Passwort", hide_input=True, confirmation_prompt=True)
-    settings = Settings()
-    weak = password_problem(
-        password,
-        min_score=settings.password_min_score,
-        user_inputs=tuple(v for v in (username, email) if v),
-    )
-    if weak:
-        raise typer.BadParameter(weak, param_hint="Passwort")
-    migrate(settings.database_url)
-    with session(settings.database_url) as s:
-        if s.exec(select(User).where(User.username == username)).first():
-            console.print(f"[red]Benutzer {username!r} gibt es bereits.[/red]")
-            raise typer.Exit(1)
-        provider_id = None
-        if provider:
-            found = s.exec(select(Provider).where(Provider.code == provider)).first()
-            if found is None:
-                console.print(f"[red]Unbekannter Träger {provider!r}.[/red]")
-                raise typer.Exit(1)
-            provider_id = found.id
-        now = SystemClock().now()
-        s.add(
-            User(
-                username=username,
-                role=role,
-                site=site,
-                provider_id=provider_id,
-                email=email,
-                password_hash=hash_password(password),
-                created_at=now,
-            )
-        )
-        audit(s, now, _cli_actor(), "user_created", None, account=username, account_role=role)
-    console.print(f"Benutzer {username!r} ({role}) angelegt.")
+    add_user(username, role, site, provider, email, password_stdin, generate_password)
 
 
 @user_app.command("revoke-sessions")
@@ -190,37 +145,192 @@ def serve(
     api_port: Annotated[int, typer.Option(help="Port der API")] = 8000,
     prefect_port: Annotated[int, typer.Option(help="Port des Prefect-Servers")] = 4200,
 ) -> None:
-    """Prefect-Server, Worker und API auf 127.0.0.1 starten (bis Strg+C)."""
-    import time
-
-    from cli.serve import Stack
+    """Prefect-Server, Worker und API auf 127.0.0.1 starten (bis Strg+C); zum Entwickeln:
+    SQLite, der Code des Arbeitsverzeichnisses. Ein beendeter Dienst wird allein neu
+    gestartet (derselbe Supervisor wie `kel up`)."""
+    from cli.up import UpConfig, supervise
     from models.settings import Settings
 
     settings = Settings()
-    stack = Stack(
-        settings.database_url,
-        Path(".prefect-serve").resolve(),
-        prefect_port=prefect_port,
+    home = Path(".prefect-serve").resolve()
+    config = UpConfig(
+        data_dir=settings.data_dir,
+        run_dir=home / "run",
+        database_url=settings.database_url,
+        prefect_home=home,
         api_port=api_port,
-        log_dir=Path(".prefect-serve").resolve(),
-        secret_file=Path(".kel-secret").resolve(),  # used when KEL_JWT_SECRET is not set
+        prefect_port=prefect_port,
+        workers=1,
+        api_processes=1,
+        secret_file=None if os.environ.get("KEL_JWT_SECRET") else Path(".kel-secret").resolve(),
     )
-    console.print("Starte Prefect-Server, Deployments, Worker und API …")
-    with stack:
+
+    def ready() -> None:
         console.print(
-            f"API-Dokumentation: {stack.api_url}/docs\n"
+            f"API-Dokumentation: {config.api_url}/docs\n"
             f"Prefect-UI:        http://127.0.0.1:{prefect_port}\n"
             f"Datenbank:         {settings.database_url}\n"
-            f"Protokolle:        {stack.log_dir}/*.log\n"
+            f"Protokolle:        {config.run_dir / 'logs'}/*.log\n"
             "Konto anlegen:     .venv/bin/kel user add NAME --role admin\n"
             "Beenden mit Strg+C."
         )
-        try:
-            while all(p.poll() is None for p in stack.processes):
-                time.sleep(1)
-            console.print("[red]Ein Dienst ist beendet; siehe Protokolle.[/red]")
-        except KeyboardInterrupt:
-            console.print("Beende …")
+
+    console.print("Starte Prefect-Server, Deployments, Worker und API …")
+    code = supervise(config, on_ready=ready)
+    if code:
+        from cli.supervise import RunDir
+
+        message = RunDir(config.run_dir).read_state().get("message", "")
+        console.print(f"[red]Start fehlgeschlagen:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _run_dir(run_dir: Path | None) -> Path:
+    from models.settings import Settings
+
+    return (run_dir or Settings().data_dir / "run").resolve()
+
+
+RunDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Verzeichnis für PID-Dateien, Zustand und Protokolle (Standard: $KEL_DATA_DIR/run)"
+    ),
+]
+
+
+@app.command()
+def up(
+    run_dir: RunDirOption = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="kel-flow-Datenbank (Standard: KEL_DATABASE_URL)")
+    ] = None,
+    prefect_database_url: Annotated[
+        str | None,
+        typer.Option(help="Datenbank des Prefect-Servers (PREFECT_API_DATABASE_CONNECTION_URL)"),
+    ] = None,
+    api_port: Annotated[int, typer.Option(help="Port der API")] = 8000,
+    prefect_port: Annotated[int, typer.Option(help="Port des Prefect-Servers")] = 4200,
+    workers: Annotated[int, typer.Option(min=1, help="Prefect-Worker")] = 2,
+    api_processes: Annotated[int, typer.Option(min=1, help="Prozesse der API")] = 2,
+    foreground: Annotated[
+        bool, typer.Option(help="Im Vordergrund überwachen (z. B. als systemd-Dienst)")
+    ] = False,
+) -> None:
+    """Betrieb auf diesem Rechner starten: PostgreSQL-Datenbanken, Prefect-Server,
+    Deployments, Worker und API, überwacht und einzeln neu gestartet (make up)."""
+    from cli.up import (
+        DEFAULT_DATABASE_URL,
+        DEFAULT_PREFECT_DATABASE_URL,
+        UpConfig,
+        UpError,
+        check_postgres_url,
+    )
+    from cli.up import up as start
+    from models.settings import Settings
+
+    data_dir = Settings().data_dir
+    try:
+        config = UpConfig(
+            data_dir=data_dir,
+            run_dir=_run_dir(run_dir),
+            database_url=check_postgres_url(
+                database_url or os.environ.get("KEL_DATABASE_URL") or DEFAULT_DATABASE_URL,
+                "KEL_DATABASE_URL",
+                "psycopg",
+            ),
+            prefect_database_url=check_postgres_url(
+                prefect_database_url
+                or os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL")
+                or DEFAULT_PREFECT_DATABASE_URL,
+                "PREFECT_API_DATABASE_CONNECTION_URL",
+                "asyncpg",
+            ),
+            api_port=api_port,
+            prefect_port=prefect_port,
+            workers=workers,
+            api_processes=api_processes,
+            secret_file=None if os.environ.get("KEL_JWT_SECRET") else data_dir / "kel-secret",
+        )
+        console.print("Starte kel-flow (Datenbanken, Prefect-Server, Worker, API) …")
+        console.print(start(config, foreground=foreground))
+    except UpError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    _print_status(config.run_dir)
+
+
+@app.command()
+def down(run_dir: RunDirOption = None) -> None:
+    """Alles beenden, was `kel up` gestartet hat (laut PID-Dateien; SIGTERM, nach einer
+    Frist SIGKILL)."""
+    from cli.supervise import RunDir, stop
+
+    stopped = stop(RunDir(_run_dir(run_dir)))
+    if not stopped.results:
+        console.print("Nichts gestartet (keine PID-Dateien).")
+    for name, result in stopped.results.items():
+        console.print(f"{name}: {result}")
+
+
+@app.command()
+def status(run_dir: RunDirOption = None) -> None:
+    """Was läuft (PID, Port, Neustarts) und die letzte Fristenprüfung."""
+    _print_status(_run_dir(run_dir))
+
+
+def _print_status(path: Path) -> None:
+    from cli.supervise import RunDir, service_status
+    from cli.up import UpConfig, last_sweep_lines
+
+    run_dir = RunDir(path)
+    state = run_dir.read_state()
+    supervisor = run_dir.supervisor()
+    table = Table(title=f"kel-flow: {state.get('status', 'nicht gestartet')}")
+    for column in ("Dienst", "PID", "läuft", "Port", "Neustarts"):
+        table.add_column(column)
+    sup_pid = str(supervisor[0]) if supervisor else "–"
+    table.add_row("supervisor", sup_pid, "ja" if supervisor else "nein", "", "")
+    for row in service_status(run_dir):
+        table.add_row(
+            row.name,
+            str(row.pid or "–"),
+            "ja" if row.alive else "nein",
+            str(row.port or ""),
+            str(row.restarts),
+        )
+    console.print(table)
+    if state.get("message"):
+        console.print(f"Meldung: {state['message']}")
+    for key, value in state.get("info", {}).items():
+        console.print(f"{key}: {value}", soft_wrap=True)
+    config_file = path / "config.json"
+    if config_file.exists():
+        config = UpConfig.from_json(config_file.read_text())
+        for line in last_sweep_lines(config.database_url, config.prefect_api):
+            console.print(line)
+
+
+@app.command()
+def release() -> None:
+    """Den Code als festes Release nach $KEL_DATA_DIR/releases/<Version>/ kopieren."""
+    from cli.release import build_release
+    from models.settings import Settings
+
+    typer.echo(build_release(Settings().data_dir / "releases"))  # a path, never wrapped
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="Work pool (Typ process)")] = "kel-prozesse",
+    name: Annotated[str | None, typer.Option(help="Name des Workers")] = None,
+    grace: Annotated[float, typer.Option(help="Sekunden für laufende Läufe nach SIGTERM")] = 20,
+) -> None:
+    """Prefect-Worker, der bei SIGTERM keine Läufe mehr annimmt und sich beendet."""
+    from cli.worker import main as worker_main
+
+    args = ["--pool", pool, "--grace", str(grace)] + (["--name", name] if name else [])
+    raise typer.Exit(worker_main(args))
 
 
 @app.command("check-config")
@@ -315,9 +425,15 @@ def _print_summary(result: object) -> None:
         "Prefect-UI mit den Flow-Runs dieser Demo:\n"
         f"  PREFECT_HOME={prefect_home} .venv/bin/prefect server start   (oder: make prefect-ui)\n"
         "  dann http://127.0.0.1:4200/runs öffnen; die Läufe eines Falls findet man über das\n"
-        "  Schlagwort (Tag) fall-<Fall-Nr.>, z. B. fall-1."
+        "  Schlagwort (Tag) fall-<Aktenzeichen>, z. B. fall-Z-000001; die Fallseite im\n"
+        "  Dashboard verlinkt dorthin (Koordination und Administration)."
     )
 
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
+
+
+from cli import admin as _admin  # noqa: E402  (registers kel provider, kel site, kel user …)
+
+_admin.register(app, user_app)

@@ -51,3 +51,34 @@ def export_bpmn(
         return
     out.write_text(xml, encoding="utf-8")
     console.print(f"BPMN geschrieben: {out} (Leistungsart {name})")
+
+
+@app.command("course")
+def course(
+    name: Annotated[
+        str, typer.Argument(help="Leistungsart (z. B. schulden) oder Prozesstyp (kel_referral)")
+    ],
+    process_dir: Annotated[Path | None, typer.Option(help="Verzeichnis der Prozess-YAML")] = None,
+) -> None:
+    """Den Ablauf (``course``) eines Prozesses als nummerierte Liste mit Fristen ausgeben.
+
+    Für einen Prozesstyp gelten die Fristen der ersten Leistungsart, die ihn nutzt
+    (alphabetisch).
+    """
+    from models.course import render_course
+    from models.process import ProcessDefinitionError, load_registry
+
+    try:
+        services = load_registry(process_dir).services
+    except ProcessDefinitionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    using = (
+        [name]
+        if name in services
+        else sorted(s for s, c in services.items() if c.process.name == name)
+    )
+    if not using:
+        console.print(f"[red]Unbekannte Leistungsart oder Prozesstyp {name!r}[/red]")
+        raise typer.Exit(2)
+    typer.echo(render_course(services[using[0]]), nl=False)

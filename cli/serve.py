@@ -175,10 +175,20 @@ class Stack(AbstractContextManager["Stack"]):
             cwd=PROJECT_DIR,
             capture_output=True,  # exists already: fine
         )
-        self._run(self.bin("prefect"), "--no-prompt", "deploy", "--all")
+        subprocess.run(  # prefect.yaml's {{ $PWD }}: this project directory
+            [self.bin("prefect"), "--no-prompt", "deploy", "--all"],
+            env={**self.env, "PWD": str(PROJECT_DIR)},
+            cwd=PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
 
     def start_worker(self) -> None:
-        self._spawn("worker", self.bin("prefect"), "worker", "start", "--pool", WORK_POOL)
+        """A process worker that stops on SIGTERM (`cli.worker`); INFO, so the flow runs'
+        task logs reach the Prefect UI."""
+        env = {**self.env, "PREFECT_LOGGING_LEVEL": "INFO"}
+        worker = (sys.executable, "-m", "cli.worker", "--pool", WORK_POOL, "--grace", "5")
+        self._spawn("worker", *worker, env=env)
 
     def start_api(self) -> None:
         self._run(self.bin("kel"), "db", "upgrade")
@@ -193,7 +203,9 @@ class Stack(AbstractContextManager["Stack"]):
             str(self.api_port),
             env=self.api_env,
         )
-        wait_until(lambda: httpx.get(f"{self.api_url}/api/v1/health").status_code == 200, 60, "API")
+        wait_until(  # any answer: the API serves (health says 503 while the sweep is overdue)
+            lambda: httpx.get(f"{self.api_url}/api/v1/health").status_code in (200, 503), 60, "API"
+        )
 
     def start(self) -> Stack:
         self.prefect_home.mkdir(parents=True, exist_ok=True)

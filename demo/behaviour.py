@@ -20,7 +20,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from models.calendar import is_working_day, parse_period
 from models.process import Registry, ServiceConfig
@@ -225,9 +225,30 @@ def _plan_referral(
     )
     # A staged referral starts when the earlier one runs; its provider acts from then on.
     t0 = day + timedelta(days=rng.randint(14, 60)) if staged else day
-    for when, payload in _provider_story(rng, service, t0, providers, provider):
+    story = list(_provider_story(rng, service, t0, providers, provider))
+    if service.standard.consent == "status_without":
+        story = _sachstand_only(story, consented=needs_consent)
+    for when, payload in story:
         if when < end:
             plan.add(when, "event", reference, **payload)
+
+
+def _sachstand_only(
+    story: list[tuple[date, dict[str, Any]]], *, consented: bool
+) -> list[tuple[date, dict[str, Any]]]:
+    """The story with status-only reports where no consent for content names the provider:
+    none given, withdrawn, or the case rerouted to another provider (``consent:
+    status_without``, seed 003: Sachstandsbericht only)."""
+    ends = [w for w, p in story if p["event"] in ("consent_withdrawn", "provider_assigned")]
+    cut = min(ends) if consented and ends else None
+    out = []
+    for when, payload in story:
+        if "feedback" in payload and (not consented or (cut is not None and when >= cut)):
+            status = ("appointment_kept", "counselling_ongoing", "ended")
+            sachstand = {k: v for k, v in payload["feedback"].items() if k in status}
+            payload = {**payload, "feedback": sachstand}
+        out.append((when, payload))
+    return out
 
 
 def _slug(text: str) -> str:
@@ -345,3 +366,86 @@ def _feedback(rng: random.Random, service: ServiceConfig, event: str) -> dict[st
         "ergebnis": "Beratung abgeschlossen." if event == "final_report" else "Beratung läuft.",
     }
     return {"event": event, "feedback": feedback}
+
+
+# --- the Koordination § 16a works its escalation inbox ---------------------------------
+
+#: Colleagues the coordinator hands escalations to (assigned_to is free text).
+COLLEAGUES = ("Frau Yılmaz", "Herr Brandt", "Frau Lehmann", "Herr Nowak")
+#: Share of working days the coordinator is away (ill, training, part-time), and a
+#: summer leave of two weeks (the inbox grows, some escalations reach the second step).
+P_AWAY = 0.08
+SUMMER_LEAVE = ((8, 3), (8, 14))  # (month, day) first and last day, every year
+#: Escalations one working day leaves room for (low, high).
+DAILY_CAPACITY = (4, 12)
+#: Chance per working day that an open escalation is acknowledged (seen, taken up), that
+#: an acknowledged one is handed to a colleague, and that one is settled after clarifying
+#: with the provider (most are resolved by the system when the report arrives).
+P_ACKNOWLEDGE = 0.55
+P_ASSIGN = 0.35
+P_RESOLVE = 0.12
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An unresolved escalation as the coordinator sees it on a day."""
+
+    id: int
+    state: str  # "open" | "acknowledged"
+    assigned_to: str | None
+    escalated_on: date
+
+
+Verb = Literal["acknowledge", "assign", "resolve"]
+
+
+@dataclass(frozen=True)
+class CoordinatorAction:
+    """One thing the coordinator does: ``acknowledge``, ``assign`` (to `assigned_to`) or
+    ``resolve`` escalation `escalation_id`, at `minute` minutes after midnight (local)."""
+
+    escalation_id: int
+    action: Verb
+    minute: int
+    assigned_to: str | None = None
+
+
+def coordinator_day(day: date, inbox: Sequence[InboxItem], seed: int) -> list[CoordinatorAction]:
+    """What the Koordinator/in § 16a does with the inbox on `day`, oldest first.
+
+    Only on working days (NW) and not when away; at most a day's capacity of
+    escalations; an open one is acknowledged (sometimes assigned at once), an
+    acknowledged one assigned or settled, each with a chance per working day, so some stay
+    open a while. Actions lie between 08:00 and 15:00, in order. Pure and deterministic:
+    the same `seed` and `day` give the same actions.
+    """
+    rng = random.Random(f"{seed}:koordination:{day.isoformat()}")
+    if not is_working_day(day) or _on_leave(day) or rng.random() < P_AWAY:
+        return []
+    actions: list[CoordinatorAction] = []
+    minute = 8 * 60
+    for item in sorted(inbox, key=lambda i: (i.escalated_on, i.id))[: rng.randint(*DAILY_CAPACITY)]:
+        minute = min(minute + rng.randint(5, 40), 15 * 60)
+        for action, assignee in _handle(rng, item):
+            actions.append(CoordinatorAction(item.id, action, minute, assignee))
+            minute = min(minute + 1, 15 * 60)
+    return actions
+
+
+def _handle(rng: random.Random, item: InboxItem) -> list[tuple[Verb, str | None]]:
+    if item.state == "open":
+        if rng.random() >= P_ACKNOWLEDGE:
+            return []
+        if rng.random() < P_ASSIGN:
+            return [("acknowledge", None), ("assign", rng.choice(COLLEAGUES))]
+        return [("acknowledge", None)]
+    if rng.random() < P_RESOLVE:
+        return [("resolve", None)]
+    if item.assigned_to is None and rng.random() < P_ASSIGN:
+        return [("assign", rng.choice(COLLEAGUES))]
+    return []
+
+
+def _on_leave(day: date) -> bool:
+    (m1, d1), (m2, d2) = SUMMER_LEAVE
+    return date(day.year, m1, d1) <= day <= date(day.year, m2, d2)

@@ -49,7 +49,7 @@ def _cell(row: KennzahlenRow, field: str, *, thousands: bool) -> str:
     if field == "provider":
         return str(value)
     if field == "share_u25":
-        return german.prozent(value)
+        return german.prozent(value, space=german.NBSP if thousands else " ")  # HTML / CSV
     if isinstance(value, int):
         return zahl(value, 0, thousands=thousands)
     return zahl(value, 1, thousands=thousands)

@@ -11,8 +11,10 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger
 
-from models.clock import SystemClock
+from models.clock import SystemClock, local_date
+from models.run_names import retention_run_name
 from models.settings import Settings
+from tasks.prefect_view import rename_run
 from tasks.retention import anonymise_cases
 
 
@@ -27,13 +29,20 @@ def run_retention(settings: Settings, now: datetime) -> dict[str, int]:
     return asdict(anonymise_cases(settings, now))
 
 
-@flow(name="daten-anonymisieren")
+def retention_name() -> str:
+    """The run's name when it starts: "Anonymisierung 25.11.2026" (system clock's day)."""
+    return retention_run_name(local_date(SystemClock().now()))
+
+
+@flow(name="daten-anonymisieren", flow_run_name=retention_name)
 def anonymise() -> dict[str, int]:
     """Anonymise every case closed more than ``KEL_RETENTION_YEARS`` (default 5) years
     before the system clock's now and log the counts. Returns the counts of
-    `run_retention`."""
+    `run_retention`. The run is renamed "Anonymisierung 25.11.2026 · 3 Fälle"."""
     settings = Settings()
-    done = run_retention(settings, SystemClock().now())
+    now = SystemClock().now()
+    done = run_retention(settings, now)
+    rename_run(retention_run_name(local_date(now), done["referrals"]))
     get_run_logger().info(
         "Anonymisiert (Aufbewahrung %d Jahre): Fälle %d, Kunden %d, Rückmeldungen %d, Befehle %d",
         settings.retention_years,

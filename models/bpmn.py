@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
-from models.process import DeadlineDef, ProcessDef, ServiceConfig, TransitionDef
+from models.process import DeadlineDef, LadderStep, ProcessDef, ServiceConfig, TransitionDef
 
 NodeKind = Literal[
     "start",
@@ -135,9 +135,10 @@ def open_deadlines_by_state(process: ProcessDef) -> dict[str, frozenset[str]]:
     Explores every reachable (state, open deadlines) pair from the start: the initial
     state with `ProcessDef.initial_deadlines` open, the staged state with none; a
     transition closes its ``complete`` and ``cancel`` deadlines, then opens its ``start``
-    ones. Returns the union of open sets per state (empty for unreachable states).
+    ones, the recurring ones it completed (``recurs``) and the deadlines relative to those.
+    Returns the union of open sets per state (empty for unreachable states).
     """
-    starts = [(process.initial, frozenset(process.initial_deadlines))]
+    starts = [(process.initial, frozenset(process.with_followers(process.initial_deadlines)))]
     if process.staged:
         starts.append((process.staged, frozenset()))
     seen: set[tuple[str, frozenset[str]]] = set(starts)
@@ -150,7 +151,10 @@ def open_deadlines_by_state(process: ProcessDef) -> dict[str, frozenset[str]]:
             if state not in t.from_:
                 continue
             closed = set(process.deadlines) if t.cancel == "all" else set(t.cancel)
-            after = (open_now - set(t.complete) - closed) | set(t.start)
+            ends = process.states[t.to or state].final
+            again = [k for k in t.complete if k in open_now and process.deadlines[k].recurs]
+            started = process.with_followers([*t.start, *([] if ends else again)])
+            after = (open_now - set(t.complete) - closed) | set(started)
             nxt = (t.to or state, frozenset(after))
             if nxt not in seen:
                 seen.add(nxt)
@@ -177,7 +181,11 @@ def layout(service: ServiceConfig) -> Diagram:
     everywhere = [t for t in process.transitions if set(waits) <= set(t.from_)]
     tasks = _tasks(process, columns, waits)
     ends = _end_events(
-        process, columns, waits, [t for t in process.transitions if t not in everywhere]
+        process,
+        columns,
+        waits,
+        [t for t in process.transitions if t not in everywhere],
+        _timer_row_right(service, tasks),
     )
     gateways = {s: _gateway(tasks[s]) for s in waits}
     nodes: list[Node] = [*tasks.values(), *ends.values(), *gateways.values()]
@@ -281,10 +289,13 @@ def _end_events(
     columns: dict[str, int],
     waits: list[str],
     transitions: list[TransitionDef],
+    right_of: int = 0,
 ) -> dict[str, Node]:
     """End events of the sub-process, one per state and outcome, so no two flows share
-    one (keyed ``state/outcome``)."""
+    one (keyed ``state/outcome``), in the column after the last one and right of
+    `right_of` (the widest row of timer end events)."""
     last = max(columns.values()) + 1
+    x = max(SUB_X + 200 + last * COLUMN, right_of + 40)
     ends: dict[str, Node] = {}
     for state, t in ((s, t) for s in waits for t in transitions if s in t.from_):
         if t.to is None or not process.states[t.to].final:
@@ -295,7 +306,7 @@ def _end_events(
                 id=f"Ende_{state}_{t.outcome or t.to}",
                 kind="end",
                 name=_end_name(process, t),
-                x=SUB_X + 200 + last * COLUMN,
+                x=x,
                 y=SUB_Y + 40 + len(ends) * 110,
                 w=EVENT,
                 h=EVENT,
@@ -303,6 +314,17 @@ def _end_events(
                 state=t.to,
             )
     return ends
+
+
+def _timer_row_right(service: ServiceConfig, tasks: dict[str, Node]) -> int:
+    """Right edge of the label of the rightmost timer end event below a task with four or
+    more timers: that row reaches into the next column (see `_ladder_end`); 0 if none."""
+    right = 0
+    for state, open_kinds in open_deadlines_by_state(service.process).items():
+        count = sum(1 for k in open_kinds if service.period(k))
+        if state in tasks and count >= 4:
+            right = max(right, tasks[state].x + 30 + (count - 1) * 110 + EVENT // 2 + 50)
+    return right
 
 
 def _end_name(process: ProcessDef, t: TransitionDef) -> str:
@@ -507,7 +529,7 @@ def _timers(
                 parent=SUB,
                 attached_to=task.id,
                 period=period,
-                documentation=_timer_documentation(deadline, period, unit),
+                documentation=_timer_documentation(process, deadline, period, unit),
                 state=state,
                 deadline=kind,
             )
@@ -553,7 +575,7 @@ def _ladder_end(
         return Node(
             id=f"Eskalation_{task.state}_{kind}",
             kind="escalation_end",
-            name=f"Eskalation ({_days(steps['escalate'].offset_days)} nach Fälligkeit)",
+            name=f"Eskalation ({_offset_text(steps['escalate'].offset)} nach Fälligkeit)",
             x=x,
             y=y,
             w=EVENT,
@@ -566,10 +588,12 @@ def _ladder_end(
     last = deadline.ladder[-1]
     titles = {t.event: t.title for t in process.transitions}
     what = titles.get(last.event or "", "Erinnerung")
+    if last.action == "notify_funder":
+        what = LADDER_ACTIONS[last.action]
     return Node(
         id=f"Erinnert_{task.state}_{kind}",
         kind="timer_end",
-        name=f"{what} ({_days(last.offset_days)} nach Fälligkeit)",
+        name=f"{what} ({_offset_text(last.offset)} nach Fälligkeit)",
         x=x,
         y=y,
         w=EVENT,
@@ -584,21 +608,40 @@ def _days(days: int) -> str:
     return f"{days} Tag" if abs(days) == 1 else f"{days} Tage"
 
 
+def _offset_text(offset: str) -> str:
+    """A ladder offset in German: days and weeks as days (``-P1W`` → "-7 Tage"), months as
+    months (``-P2M`` → "-2 Monate")."""
+    if not offset.endswith("M"):
+        return _days(LadderStep(offset=offset, action="event").offset_days)
+    months = int(offset.lstrip("-P")[:-1]) * (-1 if offset.startswith("-") else 1)
+    return f"{months} Monat" if abs(months) == 1 else f"{months} Monate"
+
+
 LADDER_ACTIONS = {
     "remind_provider": "Erinnerung an den Träger",
     "remind_customer": "Erinnerung an die Kundin / den Kunden",
     "notify_caseworker": "Meldung an die Integrationsfachkraft",
+    "notify_funder": "Information an den Leistungsträger",
     "escalate": "Eskalation an die Koordination § 16a",
     "event": "Ereignis durch das System",
 }
 
 
-def _timer_documentation(deadline: DeadlineDef, period: str, unit: str) -> str:
+def _timer_documentation(process: ProcessDef, deadline: DeadlineDef, period: str, unit: str) -> str:
     ladder = "; ".join(
-        f"{LADDER_ACTIONS[step.action]}: {_days(step.offset_days)}" for step in deadline.ladder
+        f"{LADDER_ACTIONS[step.action]}: {_offset_text(step.offset)}" for step in deadline.ladder
     )
+    relative = ""
+    base = process.deadlines.get(deadline.relative_to or "")
+    if base is not None and deadline.offset is not None:
+        relative = (
+            f"Fällig {_offset_text(deadline.offset)} relativ zur Fälligkeit der Frist "
+            f"„{base.title}“ (Monate als Kalendermonate), auf den nächsten Werktag "
+            "verschoben. "
+        )
+    recurring = "Beginnt nach jeder Erfüllung neu. " if deadline.recurs else ""
     return (
-        f"{deadline.title}: {period}. {COUNTING_RULE.format(unit=unit)} "
+        f"{deadline.title}: {period}. {COUNTING_RULE.format(unit=unit)} {relative}{recurring}"
         f"Stufen relativ zur Fälligkeit: {ladder}."
     )
 

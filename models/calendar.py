@@ -33,6 +33,7 @@ __all__ = [
     "HolidayCalendar",
     "InvalidPeriod",
     "Period",
+    "add_months",
     "deemed_receipt",
     "due_date",
     "is_working_day",
@@ -218,6 +219,14 @@ def _add_months(start: date, months: int) -> date:
     month += 1
     last = _stdlib_calendar.monthrange(year, month)[1]
     return date(year, month, min(start.day, last))
+
+
+def add_months(start: date, months: int) -> date:
+    """`start` moved by `months` calendar months (negative: back): the same day number, or
+    the month's last day if that month is shorter (§ 188 Abs. 2, 3 BGB; 31.3. - 1 month is
+    28./29.2.). Not moved for weekends or holidays. Raises `ValueError` outside years
+    1-9999."""
+    return _add_months(start, months)
 
 
 def due_date(

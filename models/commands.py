@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, with_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    Strict,
+    model_validator,
+    with_config,
+)
 
 from models.routing import IntakeFacts
 
@@ -95,8 +103,18 @@ class ConsentGrant(_Payload):
     )
 
 
+EntryFactName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+EntryFactValue = Annotated[bool, Strict()] | Annotated[int, Strict(), Field(ge=0, le=999)]
+"""A fact checked at the start (`models.statemachine.check_entry`): yes/no or a whole number
+(e.g. an age in years), never a name or free text."""
+
+
 class StartReferral(_Payload):
-    """Bedarfsfeststellung: refer a customer to a provider with a Gutschein."""
+    """Bedarfsfeststellung: refer a customer to a provider with a Gutschein.
+
+    ``entry_facts``: the facts the process's Ausschlusskriterien ask for (e.g.
+    ``{"age": 34, "acute_addiction": false}``, seed 004 Ziff. 2); they are checked once and
+    not kept with the referral (`tasks.commands`)."""
 
     customer_number: CustomerNumber
     site: str = Field(min_length=1, max_length=60)
@@ -107,6 +125,12 @@ class StartReferral(_Payload):
     contact_email: EmailStr | None = None
     reminders_consented: bool = False
     consent: ConsentGrant | None = None
+    entry_facts: dict[EntryFactName, EntryFactValue] | None = Field(
+        default=None,
+        max_length=20,
+        description="Angaben zu den Aufnahme-/Ausschlusskriterien der Leistung (ja/nein oder "
+        "ganze Zahl, z. B. Alter in Jahren)",
+    )
 
 
 class BookedModule(_Payload):
@@ -159,13 +183,31 @@ class FeedbackIn(_Payload):
     content: ReportContent = ReportContent()
 
 
+DeclineReason = Literal["keine_kapazitaet", "nicht_zustaendig", "nicht_erreichbar", "sonstiges"]
+DECLINE_REASONS: dict[str, str] = {
+    "keine_kapazitaet": "Keine Kapazität",
+    "nicht_zustaendig": "Nicht zuständig",
+    "nicht_erreichbar": "Kunde/Kundin nicht erreichbar",
+    "sonstiges": "Sonstiges",
+}
+"""Why a provider declines a Gutschein (``provider_declined``): a code, never free text (no
+Sozialdaten in a reason); German titles for the case timeline (issue 8, point 3)."""
+
+
 class ReferralEvent(_Payload):
-    """An event of a running referral (name as in the process definition)."""
+    """An event of a running referral (name as in the process definition).
+
+    ``reason_code`` (`DeclineReason`) only with ``provider_declined``; it is kept in the
+    command and in the audit entry of the decision."""
 
     event: str = Field(min_length=1, max_length=60)
     appointment_on: date | None = None
     provider_code: str | None = Field(default=None, min_length=1, max_length=60)
     feedback: FeedbackIn | None = None
+    reason_code: DeclineReason | None = None
 
-
-FEEDBACK_EVENTS = frozenset({"first_feedback", "interim_report", "result_report", "final_report"})
+    @model_validator(mode="after")
+    def _reason_only_when_declined(self) -> ReferralEvent:
+        if self.reason_code is not None and self.event != "provider_declined":
+            raise ValueError("reason_code (Ablehnungsgrund) gibt es nur bei provider_declined")
+        return self

@@ -12,6 +12,14 @@ Kommune's own, ``KEL_PROCESS_DIR``) holds three kinds of document:
 
 `load_registry` reads and cross-checks them at start-up; every problem is reported as
 ``file:line: message`` in one `ProcessDefinitionError`.
+
+One directory holds exactly one standards file: one Kommune. Further Kommunen ship as
+directories of their own under ``process_definitions/kommunen/<name>/`` (standards plus the
+process types they use), selected with ``KEL_PROCESS_DIR``; the default stays Düsseldorf.
+The format knows, besides states and transitions (issue 10, point 5): entry conditions
+(``entry``, `EntryCondition`), month offsets in ladders (``-P1M``), deadlines that restart
+when met (``recurs``), deadlines relative to another one (``relative_to``/``offset``), the
+Leistungsträger to inform (``funder``) and a retention period per Leistungsart.
 """
 
 from __future__ import annotations
@@ -20,13 +28,22 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
-from models.calendar import InvalidPeriod, parse_period
+from models.calendar import HolidayCalendar, InvalidPeriod, add_months, parse_period
 from models.commands import (
     MAX_GROUP_SESSIONS_PER_MODULE,
     MAX_HOURS_PER_MODULE,
@@ -36,9 +53,52 @@ from models.commands import (
 
 SHIPPED_DIR = Path(__file__).parent / "process_definitions"
 
-Action = Literal["remind_provider", "remind_customer", "notify_caseworker", "escalate", "event"]
+Action = Literal[
+    "remind_provider", "remind_customer", "notify_caseworker", "notify_funder", "escalate", "event"
+]
 VoucherAction = Literal["issue", "redeem", "expire", "invalidate"]
-_OFFSET = re.compile(r"^(-)?P(\d+)([DW])$")
+_OFFSET = re.compile(r"^(-)?P(\d+)([DWM])$")
+_OFFSET_FORM = "P3D, -P5D, P2W oder -P2M"
+
+
+def _check_offset(value: str) -> str:
+    if not _OFFSET.match(value):
+        raise ValueError(f"Versatz {value!r} ist nicht von der Form {_OFFSET_FORM}")
+    return value
+
+
+def relative_period(period: str, offset: str) -> str | None:
+    """The period ``period`` moved by ``offset`` as one ISO duration: ``P24M`` and ``-P2M``
+    give ``P22M``, ``P6W`` and ``-P3D`` give ``P39D``. None when it cannot be written
+    without mixing months and days, or is not positive (then the deadline would be due
+    before it starts). Raises `InvalidPeriod` for a bad `period`, `ValueError` for a bad
+    `offset`."""
+    base = parse_period(period)
+    match = _OFFSET.match(offset)
+    if match is None:
+        raise ValueError(f"Versatz {offset!r} ist nicht von der Form {_OFFSET_FORM}")
+    sign, amount, unit = match.groups()
+    count = -int(amount) if sign else int(amount)
+    if unit == "M":
+        months = base.years * 12 + base.months + count
+        return f"P{months}M" if months > 0 and not (base.weeks or base.days) else None
+    days = base.weeks * 7 + base.days + count * (7 if unit == "W" else 1)
+    return f"P{days}D" if days > 0 and not (base.years or base.months) else None
+
+
+def shift(day: date, offset: str) -> date:
+    """`day` moved by `offset` (``P3D``, ``-P5D``, ``P2W``, ``-P2M``: calendar days, weeks
+    or months; negative = earlier). Months are calendar months (`models.calendar.add_months`:
+    the same day number or the month's last day), never 30 days. Not moved for weekends.
+    Raises `ValueError` for another form."""
+    match = _OFFSET.match(offset)
+    if match is None:
+        raise ValueError(f"Versatz {offset!r} ist nicht von der Form {_OFFSET_FORM}")
+    sign, amount, unit = match.groups()
+    count = -int(amount) if sign else int(amount)
+    if unit == "M":
+        return add_months(day, count)
+    return day + timedelta(days=count * (7 if unit == "W" else 1))
 
 
 class _Strict(BaseModel):
@@ -48,8 +108,9 @@ class _Strict(BaseModel):
 class LadderStep(_Strict):
     """One rung of an escalation ladder, relative to the deadline's due date.
 
-    ``offset`` is ``P3D``/``-P5D``/``P2W`` (calendar days or weeks; negative = before the
-    due date). A step fires at 00:00 Europe/Berlin of ``due_on + offset``.
+    ``offset`` is ``P3D``/``-P5D``/``P2W``/``-P2M`` (calendar days, weeks or months;
+    negative = before the due date). A step fires at 00:00 Europe/Berlin of `fire_on`.
+    ``notify_funder`` informs the Leistungsträger named in the standards (``funder``).
     """
 
     offset: str
@@ -59,31 +120,89 @@ class LadderStep(_Strict):
     @field_validator("offset")
     @classmethod
     def _offset_form(cls, value: str) -> str:
-        if not _OFFSET.match(value):
-            raise ValueError(f"Versatz {value!r} ist nicht von der Form P3D, -P5D oder P2W")
-        return value
+        return _check_offset(value)
+
+    def fire_on(self, due_on: date) -> date:
+        """The day this step fires for a deadline due on `due_on` (see `shift`)."""
+        return shift(due_on, self.offset)
 
     @property
     def offset_days(self) -> int:
-        """The offset in calendar days (negative before the due date)."""
+        """The offset in calendar days (negative before the due date); raises `ValueError`
+        for a month offset (its length depends on the due date: use `fire_on`)."""
         match = _OFFSET.match(self.offset)
         assert match is not None
         sign, amount, unit = match.groups()
+        if unit == "M":
+            raise ValueError(f"Versatz {self.offset!r} in Monaten hat keine feste Tageszahl")
         days = int(amount) * (7 if unit == "W" else 1)
         return -days if sign else days
 
 
 class DeadlineDef(_Strict):
-    """A Frist: its German title, the name of its period in the standards, its ladder."""
+    """A Frist: its German title, when it is due, its ladder.
+
+    Either ``period`` names its period in the standards (counted from the event that starts
+    it, § 26 SGB X), or ``relative_to`` names another deadline (with a ``period``) and
+    ``offset`` (form of `LadderStep.offset`, e.g. ``-P2M``) places the due date relative to
+    that deadline's due date: such a deadline starts (and restarts) with the other one and
+    is never named in ``start`` itself (Verlaufsbericht 2 Monate vor der Fortschreibung,
+    seed 001 §5.2.4). ``recurs``: when a transition completes it, it starts again counted
+    from that day, unless the transition ends the case (Fortschreibung spätestens alle
+    24 Monate, seed 001 §5.2.2).
+    """
 
     title: str
-    period: str
+    period: str | None = None
+    relative_to: str | None = None
+    offset: str | None = None
+    recurs: bool = False
     ladder: list[LadderStep] = Field(min_length=1)
+
+    @field_validator("offset")
+    @classmethod
+    def _offset_form(cls, value: str | None) -> str | None:
+        return None if value is None else _check_offset(value)
+
+
+class EntryCondition(_Strict):
+    """An Ausschlusskriterium checked when a referral starts (`models.statemachine.start`).
+
+    ``fact`` names a fact of the start (``entry_facts``: a yes/no or a whole number, never a
+    name); ``title`` says in German what is asked (for a missing fact). The referral is
+    refused with ``reason`` (German) when the yes/no fact equals ``refuse_if`` or the
+    number is below ``refuse_below``; exactly one of the two is given.
+    """
+
+    fact: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    title: str = Field(min_length=1)
+    refuse_if: bool | None = None
+    refuse_below: int | None = Field(default=None, ge=0)
+    reason: str = Field(min_length=1)
 
 
 class StateDef(_Strict):
+    """A state. ``final``: the case is closed (no event leaves it). ``releases_staged``: a
+    referral in this state no longer holds back a later-staged one of the same customer
+    (seed 002 §4.2: Schuldnerberatung "danach bzw. bei laufender Therapie")."""
+
     title: str
     final: bool = False
+    releases_staged: bool = False
+
+
+class CourseStep(_Strict):
+    """One step of a process type's ``course``: the happy path as the seed tells it.
+
+    ``event`` None is the start (the Zuweisung, the referral enters ``initial``); every
+    further step names the event reported and ``state`` the state it leads to (the same
+    state for an event that keeps it, e.g. a report). Checked by `load_registry`: the
+    start is the first step, each event is a legal transition from the previous step's
+    state, the last state is final. Rendered by `models.course.render_course`.
+    """
+
+    event: str | None = None
+    state: str
 
 
 class TransitionDef(_Strict):
@@ -91,6 +210,8 @@ class TransitionDef(_Strict):
 
     ``to`` None keeps the state. ``complete`` marks deadlines met, ``cancel`` drops open
     deadlines (``all`` for every one), ``start`` opens deadlines counted from the event date.
+    ``report``: the event carries the provider's Rückmeldung (its ``feedback`` is required
+    and kept, seed 002 §4.2: 1. Rückmeldung, Zwischen-, Ergebnismeldung, Abschlussbericht).
     """
 
     event: str
@@ -104,6 +225,7 @@ class TransitionDef(_Strict):
     cancel: list[str] | Literal["all"] = []
     notify: list[Literal["caseworker"]] = []
     by: list[Literal["caseworker", "provider"]] = []
+    report: bool = False
 
 
 class ProcessDef(_Strict):
@@ -117,28 +239,103 @@ class ProcessDef(_Strict):
     staged: str | None = None
     initial_voucher: VoucherAction | None = None
     initial_deadlines: list[str] = []
+    entry: list[EntryCondition] = []
     states: dict[str, StateDef]
     deadlines: dict[str, DeadlineDef]
     transitions: list[TransitionDef]
+    course: list[CourseStep] = []
+
+    @property
+    def report_events(self) -> frozenset[str]:
+        """Events that carry a provider's report (``report: true``)."""
+        return frozenset(t.event for t in self.transitions if t.report)
+
+    @property
+    def releasing_states(self) -> frozenset[str]:
+        """States in which a referral no longer holds back a later-staged one
+        (``releases_staged: true``, and every final state: a closed case holds back none)."""
+        return frozenset(n for n, s in self.states.items() if s.releases_staged or s.final)
+
+    def transition(self, state: str, event: str) -> TransitionDef | None:
+        """The transition `event` takes in `state`, None when not allowed there."""
+        return next((t for t in self.transitions if t.event == event and state in t.from_), None)
+
+    def with_followers(self, kinds: Iterable[str]) -> list[str]:
+        """`kinds`, each followed by the deadlines defined relative to it (``relative_to``):
+        those start whenever it starts."""
+        out: list[str] = []
+        for kind in kinds:
+            out.append(kind)
+            out += [k for k, d in self.deadlines.items() if d.relative_to == kind]
+        return out
+
+
+class FunderDef(_Strict):
+    """The Leistungsträger of a Leistungsart, informed by the ladder action
+    ``notify_funder`` (e.g. a crisis longer than four weeks, seed 001 §4 Nr. 2)."""
+
+    title: str = Field(min_length=1, max_length=120)
+    email: EmailStr
 
 
 class ServiceStandard(_Strict):
-    """Mindeststandards of one Leistungsart (seed 002 §4.2)."""
+    """Mindeststandards of one Leistungsart (seed 002 §4.2).
+
+    ``retention``: how long a closed case is kept before it is anonymised (``PnY`` or
+    ``PnM``, counted from its closure, `tasks.retention`); None: ``KEL_RETENTION_YEARS``.
+    ``funder``: the Leistungsträger that ``notify_funder`` ladder steps inform.
+    ``consent``: the Schweigepflichtentbindung at the start. ``optional``: none needed;
+    ``required``: the start is refused without one; ``status_without``: the start is
+    allowed without one, and as long as no consent of scope content names the provider,
+    its reports carry the Sachstand only (appointment kept / counselling ongoing / ended;
+    need group, modules and texts are refused: `models.report_checks.check_status_only`).
+    Seed 003 (Wiesbaden, Suchtberatung): "Stimmt der eHb dem schriftlichen Austausch der
+    beratungsrelevanten Daten nicht zu, so wird in der EV lediglich vereinbart, dass der eHb
+    das Formular ‚Sachstandsbericht' ausfüllen zu lassen [hat]".
+    """
 
     title: str
     process: str
     day_count: Literal["calendar", "working_days"] = "calendar"
-    consent: Literal["optional", "required"] = "optional"
+    consent: Literal["optional", "required", "status_without"] = "optional"
     staged_after: list[str] = []
     periods: dict[str, str | None]
+    retention: str | None = None
+    funder: FunderDef | None = None
+
+
+class EscalationStandard(_Strict):
+    """The second step of the escalation ladder (the standards' ``escalation`` block).
+
+    An escalation still open or acknowledged when ``second_step_after_working_days``
+    working days (of the service's Land, `models.calendar`) have ended after the day it
+    was raised goes to ``second_step_email`` (e.g. the Teamleitung), once
+    (`tasks.escalations`). ``second_step_title`` names the recipient in the dashboard.
+    """
+
+    second_step_after_working_days: int = Field(ge=1, le=60)
+    second_step_email: EmailStr
+    second_step_title: str = Field(default="Teamleitung", min_length=1, max_length=60)
+
+
+class HolidaysDef(_Strict):
+    """Which public holidays count besides the Land's (see `models.calendar.HolidayCalendar`):
+    a `subdivision` of the `holidays` package inside the Land (e.g. ``Augsburg``) and the
+    `categories` (``public``, plus ``catholic`` for Mariä Himmelfahrt in Bavarian Catholic
+    municipalities or Fronleichnam in parts of Saxony and Thuringia)."""
+
+    subdivision: str | None = None
+    categories: list[Literal["public", "catholic"]] = ["public"]
 
 
 class StandardsDef(_Strict):
     kind: Literal["standards"]
     kommune: str
     land: str = "NW"
+    holidays: HolidaysDef | None = None
     source: str
     services: dict[str, ServiceStandard]
+    escalation: EscalationStandard | None = None
 
 
 DEFAULT_MAX_HOURS = 100.0
@@ -230,6 +427,7 @@ class ServiceConfig:
     process: ProcessDef
     land: str
     catalog: ServiceCatalog | None = None
+    calendar: HolidayCalendar = field(default_factory=HolidayCalendar)  # whose holidays count
 
     @property
     def title(self) -> str:
@@ -245,8 +443,20 @@ class ServiceConfig:
         return frozenset(t.event for t in self.process.transitions if t.by)
 
     def period(self, deadline: str) -> str | None:
-        """The ISO period of `deadline` for this service, None when "individuell"."""
-        return self.standard.periods.get(self.process.deadlines[deadline].period)
+        """The ISO period of `deadline` for this service, None when "individuell".
+
+        A deadline relative to another (``relative_to``) has the period from the common
+        start to its due date, e.g. ``P22M`` for ``-P2M`` before a ``P24M`` deadline (its
+        due date itself is counted from the other's due date, `models.statemachine`); None
+        when the other one is "individuell".
+        """
+        definition = self.process.deadlines[deadline]
+        if definition.relative_to is None:
+            return self.standard.periods.get(definition.period or "")
+        base = self.period(definition.relative_to)
+        if base is None or definition.offset is None:
+            return None
+        return relative_period(base, definition.offset)
 
 
 @dataclass(frozen=True)
@@ -256,6 +466,7 @@ class Registry:
     kommune: str
     processes: dict[str, ProcessDef]
     services: dict[str, ServiceConfig] = field(default_factory=dict)
+    escalation: EscalationStandard | None = None  # None: no second escalation step
 
     def service(self, service_type: str) -> ServiceConfig:
         """The config of `service_type`; raises `UnknownServiceType` naming the known ones."""
@@ -391,6 +602,13 @@ def _assemble(docs: list[tuple[_Source, ProcessDef | StandardsDef | CatalogDef]]
         )
         raise ProcessDefinitionError(problems)
     source, std = standards[0]
+    calendar = HolidayCalendar()
+    try:
+        chosen = std.holidays or HolidaysDef()
+        calendar = HolidayCalendar(std.land, chosen.subdivision, tuple(chosen.categories))
+    except ValueError as exc:
+        where = source.where("holidays") if std.holidays else source.where("land")
+        problems.append(f"{where}: {exc}")
     services: dict[str, ServiceConfig] = {}
     for key, service in std.services.items():
         process = processes.get(service.process)
@@ -405,7 +623,9 @@ def _assemble(docs: list[tuple[_Source, ProcessDef | StandardsDef | CatalogDef]]
             for loc, msg in _check_standard(key, service, process, std.services)
         ]
         found = catalogs.get(key)
-        services[key] = ServiceConfig(key, service, process, std.land, found[1] if found else None)
+        services[key] = ServiceConfig(
+            key, service, process, std.land, found[1] if found else None, calendar
+        )
     for key, (cat_source, catalog) in catalogs.items():
         if key not in std.services:
             problems.append(f"{cat_source.where('services', key)}: Leistungsart {key!r} unbekannt")
@@ -415,7 +635,7 @@ def _assemble(docs: list[tuple[_Source, ProcessDef | StandardsDef | CatalogDef]]
         ]
     if problems:
         raise ProcessDefinitionError(problems)
-    return Registry(std.kommune, processes, services)
+    return Registry(std.kommune, processes, services, std.escalation)
 
 
 Problem = tuple[tuple[Any, ...], str]
@@ -464,6 +684,101 @@ def _check_process(p: ProcessDef) -> list[Problem]:
                 out.append(
                     (("deadlines", name, "ladder", j), f"Ereignis {step.event!r} nicht definiert")
                 )
+    return out + _check_timing(p) + _check_entry(p) + _check_course(p) + _check_flags(p)
+
+
+def _check_timing(p: ProcessDef) -> list[Problem]:
+    """Relative and recurring deadlines (``relative_to``/``offset``, ``recurs``)."""
+    out: list[Problem] = []
+    for name, d in p.deadlines.items():
+        where = ("deadlines", name)
+        if d.relative_to is None:
+            if d.period is None:
+                out.append((where, f"Frist {name!r}: 'period' oder 'relative_to' fehlt"))
+            if d.offset is not None:
+                out.append(((*where, "offset"), f"Frist {name!r}: 'offset' nur mit 'relative_to'"))
+            continue
+        if d.period is not None:
+            out.append(
+                ((*where, "period"), f"Frist {name!r}: nur eines von 'period' und 'relative_to'")
+            )
+        if d.offset is None:
+            out.append(((*where, "relative_to"), f"Frist {name!r}: 'offset' fehlt"))
+        base = p.deadlines.get(d.relative_to)
+        if base is None:
+            out.append(((*where, "relative_to"), f"Frist {d.relative_to!r} nicht definiert"))
+        elif base.period is None:
+            out.append(
+                ((*where, "relative_to"), f"Bezugsfrist {d.relative_to!r} hat keine 'period'")
+            )
+        if d.recurs:
+            out.append(((*where, "recurs"), f"Frist {name!r}: 'recurs' nur mit 'period'"))
+    lists: list[tuple[tuple[Any, ...], list[str]]] = [
+        (("initial_deadlines",), p.initial_deadlines),
+        *[(("transitions", i), t.start) for i, t in enumerate(p.transitions)],
+    ]
+    for loc, kinds in lists:
+        out += [
+            (loc, f"Frist {k!r} startet mit {p.deadlines[k].relative_to!r}, nicht selbst")
+            for k in kinds
+            if k in p.deadlines and p.deadlines[k].relative_to is not None
+        ]
+    completed = {k for t in p.transitions for k in t.complete}
+    out += [
+        (("deadlines", name, "recurs"), f"Frist {name!r} wiederholt sich, wird aber nie erfüllt")
+        for name, d in p.deadlines.items()
+        if d.recurs and name not in completed
+    ]
+    return out
+
+
+def _check_flags(p: ProcessDef) -> list[Problem]:
+    """``report`` the same for every transition of an event; a staged process names the
+    states that release it (``releases_staged``)."""
+    out: list[Problem] = [
+        (("transitions", i, "report"), f"{t.event}: 'report' anders als beim selben Ereignis")
+        for i, t in enumerate(p.transitions)
+        if t.report != (t.event in p.report_events)
+    ]
+    if p.staged is not None and not any(s.releases_staged for s in p.states.values()):
+        out.append((("staged",), "kein Zustand mit 'releases_staged: true' gibt sie frei"))
+    return out
+
+
+def _check_course(p: ProcessDef) -> list[Problem]:
+    """The ``course``: starts in ``initial``, each step a legal transition, ends final."""
+    out: list[Problem] = []
+    events = {t.event for t in p.transitions}
+    state: str | None = None
+    for i, step in enumerate(p.course):
+        where = ("course", i)
+        if step.state not in p.states:
+            out.append((where, f"Zustand {step.state!r} ist nicht unter 'states' definiert"))
+        if (step.event is None) != (i == 0):
+            out.append((where, "nur der erste Schritt (der Start) hat kein 'event'"))
+        elif step.event is None and step.state != p.initial:
+            out.append((where, f"der Start führt nach {p.initial!r}, nicht {step.state!r}"))
+        elif step.event is not None and step.event not in events:
+            out.append((where, f"Ereignis {step.event!r} nicht definiert"))
+        elif step.event is not None and state is not None:
+            t = p.transition(state, step.event)
+            if t is None:
+                out.append((where, f"{step.event}: im Zustand {state!r} nicht erlaubt"))
+            elif (t.to or state) != step.state:
+                out.append((where, f"{step.event}: führt nach {t.to or state!r}"))
+        state = step.state
+    if state is not None and state in p.states and not p.states[state].final:
+        out.append((("course",), f"Ablauf endet in {state!r}, keinem Endzustand"))
+    return out
+
+
+def _check_entry(p: ProcessDef) -> list[Problem]:
+    out: list[Problem] = []
+    for i, condition in enumerate(p.entry):
+        if (condition.refuse_if is None) == (condition.refuse_below is None):
+            out.append((("entry", i), "genau eines von 'refuse_if' und 'refuse_below' angeben"))
+        if condition.fact in [c.fact for c in p.entry[:i]]:
+            out.append((("entry", i, "fact"), f"Angabe {condition.fact!r} doppelt"))
     return out
 
 
@@ -471,7 +786,7 @@ def _check_standard(
     key: str, s: ServiceStandard, p: ProcessDef, all_services: dict[str, ServiceStandard]
 ) -> list[Problem]:
     out: list[Problem] = []
-    needed = {d.period for d in p.deadlines.values()}
+    needed = {d.period for d in p.deadlines.values() if d.period is not None}
     out += [
         (("periods",), f"Frist {n!r} fehlt (für 'individuell' null eintragen)")
         for n in sorted(needed - set(s.periods))
@@ -492,11 +807,55 @@ def _check_standard(
             out.append((("periods", name), f"{period}: Arbeitstage nur als PnD angeben"))
     if s.staged_after and p.staged is None:
         out.append((("staged_after",), f"Prozess {p.name!r} kennt keine Stufung ('staged')"))
+    out += _check_relative_periods(s, p) + _check_retention_and_funder(s, p)
     out += [
         (("staged_after",), f"Leistungsart {other!r} unbekannt")
         for other in s.staged_after
         if other not in all_services or other == key
     ]
+    return out
+
+
+def _check_relative_periods(s: ServiceStandard, p: ProcessDef) -> list[Problem]:
+    """A relative deadline must fall after its start for this service's periods."""
+    out: list[Problem] = []
+    for name, d in p.deadlines.items():
+        base = p.deadlines.get(d.relative_to or "")
+        if base is None or base.period is None or d.offset is None:
+            continue
+        period = s.periods.get(base.period)
+        if period is None:
+            continue
+        try:
+            combined = relative_period(period, d.offset)
+        except InvalidPeriod:
+            continue  # reported with the period itself
+        if combined is None:
+            out.append(
+                (
+                    ("periods", base.period),
+                    f"Frist {name!r} ({d.offset} zu {period}) läge nicht nach ihrem Beginn "
+                    "oder mischt Monate und Tage",
+                )
+            )
+    return out
+
+
+def _check_retention_and_funder(s: ServiceStandard, p: ProcessDef) -> list[Problem]:
+    out: list[Problem] = []
+    if s.retention is not None:
+        try:
+            parsed = parse_period(s.retention)
+        except InvalidPeriod as exc:
+            out.append((("retention",), str(exc)))
+        else:
+            if parsed.weeks or parsed.days:
+                out.append((("retention",), f"{s.retention}: Aufbewahrung nur als PnY oder PnM"))
+    informs = any(step.action == "notify_funder" for d in p.deadlines.values() for step in d.ladder)
+    if informs and s.funder is None:
+        out.append(
+            (("process",), f"Prozess {p.name!r} informiert den Leistungsträger: 'funder' fehlt")
+        )
     return out
 
 

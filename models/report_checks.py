@@ -36,7 +36,7 @@ import math
 from models.commands import FeedbackIn
 from models.process import Registry, ServiceCatalog, ServiceModule
 
-__all__ = ["InvalidReport", "check_feedback"]
+__all__ = ["InvalidReport", "check_feedback", "check_status_only"]
 
 
 class InvalidReport(ValueError):
@@ -102,6 +102,27 @@ def check_feedback(
                 f"{', '.join(module.age_groups)}, die Zuweisung hat {age_group} {source}",
             )
         _check_amounts(field, booked.hours, booked.group_sessions, module)
+
+
+def check_status_only(feedback: FeedbackIn, service_title: str) -> None:
+    """Refuse every content field of `feedback`: for a referral without a Schweigepflicht-
+    entbindung of scope content naming the provider, where the standards allow the start
+    without one (``consent: status_without``), the provider sends the Sachstandsbericht
+    only: appointment kept, counselling ongoing, ended (seed 003, Wiesbaden Suchtberatung;
+    § 67b SGB X). Raises `InvalidReport` naming the first content field given."""
+    texts = feedback.content.model_dump()
+    given = [
+        *(["need_group"] if feedback.need_group is not None else []),
+        *(["modules"] if feedback.modules else []),
+        *(f"content.{name}" for name, text in texts.items() if str(text).strip()),
+    ]
+    if given:
+        raise InvalidReport(
+            given[0],
+            f"Für „{service_title}“ liegt keine Schweigepflichtentbindung für Inhalte vor, die "
+            "den Träger nennt: gemeldet wird nur der Sachstand (Termin wahrgenommen, Beratung "
+            "läuft, beendet); bitte Hilfebedarfsgruppe, Module und Berichtstexte weglassen",
+        )
 
 
 def _check_amounts(field: str, hours: float, sessions: int, module: ServiceModule) -> None:

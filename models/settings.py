@@ -5,10 +5,13 @@ Build it once where a process starts (CLI command, flow, API app) and pass it in
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from models.passwords import secret_problem
 
@@ -16,8 +19,13 @@ from models.passwords import secret_problem
 class Settings(BaseSettings):
     """All settings, with sensible defaults for the embedded (SQLite) installation.
 
-    Environment variables: ``KEL_DATABASE_URL``, ``KEL_PROCESS_DIR``, ``KEL_LAND``,
-    ``KEL_SMTP_URL``, ``KEL_MAIL_FROM``, ``KEL_COORDINATOR_EMAIL``, ``KEL_APP_URL``;
+    Environment variables: ``KEL_DATA_DIR`` (see `default_data_dir`; a relative SQLite
+    path in ``KEL_DATABASE_URL`` is resolved against it), ``KEL_DATABASE_URL``,
+    ``KEL_PROCESS_DIR``, ``KEL_LAND``,
+    ``KEL_SMTP_URL``, ``KEL_MAIL_FROM``, ``KEL_COORDINATOR_EMAIL``, ``KEL_APP_URL``,
+    ``KEL_ADMIN_EMAIL`` (alert of an overdue sweep), ``KEL_PREFECT_RETENTION_DAYS``,
+    ``KEL_PREFECT_UI_URL`` (the Prefect UI the case page links to),
+    ``KEL_JOBCENTER_NAME`` (printed on Gutschein and reports unless the site names one);
     date bounds of the API input: ``KEL_MAX_FUTURE_DAYS``, ``KEL_MAX_START_DAYS``,
     ``KEL_MAX_APPOINTMENT_DAYS`` (see `api.limits.check_dates`); login:
     ``KEL_JWT_SECRET`` (required unless ``KEL_DEV_MODE``), ``KEL_PASSWORD_MIN_SCORE``,
@@ -27,9 +35,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KEL_", env_file=".env", extra="ignore")
 
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(),
+        description="Directory of the installation's files: a relative SQLite path is resolved "
+        "against it (not against the current directory), `make up` keeps its releases, logs "
+        "and secret there.",
+    )
     database_url: str = Field(
         default="sqlite:///kel.db",
-        description="SQLAlchemy URL; SQLite file as embedded default, PostgreSQL in production.",
+        description="SQLAlchemy URL; SQLite file as embedded default, PostgreSQL in production. "
+        "A relative SQLite path (``sqlite:///kel.db``) lies in `data_dir`.",
     )
     process_dir: Path | None = Field(
         default=None,
@@ -40,8 +55,33 @@ class Settings(BaseSettings):
         default=None, description="Apprise mailto URL of the SMTP server; None disables e-mail."
     )
     mail_from: str = "kel-flow@jobcenter.example"
+    jobcenter_name: str = Field(
+        default="Jobcenter",
+        min_length=1,
+        max_length=120,
+        description="Name of the jobcenter printed on the Gutschein and the reports when the "
+        "case's site names none (`Site.jobcenter`), e.g. 'Jobcenter StädteRegion Aachen'.",
+    )
     coordinator_email: str = "koordination-16a@jobcenter.example"
+    admin_email: str | None = Field(
+        default=None,
+        description="Address of the administration (KEL_ADMIN_EMAIL): the Prefect server "
+        "mails it when the deadline sweep has not completed for `sweep_stale_after` "
+        "(cli/automations.py); None: no such alert.",
+    )
+    prefect_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days Prefect keeps finished flow runs, their logs and artifacts "
+        "(KEL_PREFECT_RETENTION_DAYS): `make up` turns on the Prefect server's vacuum "
+        "service; kel-flow's database is the record.",
+    )
     app_url: str = ""
+    prefect_ui_url: str = Field(
+        default="http://127.0.0.1:4200",
+        description="Base URL of the Prefect UI (KEL_PREFECT_UI_URL); the case page links "
+        "coordinators and admins to the case's flow runs there (`models.urls.prefect_runs_url`).",
+    )
     mail_connections: int = Field(
         default=2, ge=1, le=16, description="E-mails sent in parallel (SMTP connections)."
     )
@@ -88,6 +128,13 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(
         default=10, ge=1, description="Deliveries tried per notification before giving up."
     )
+    sweep_stale_after: timedelta = Field(
+        default=timedelta(hours=2),
+        gt=timedelta(0),
+        description="The deadline sweep is overdue when its last completed run is older "
+        "(KEL_SWEEP_STALE_AFTER, seconds or ISO 8601 such as PT2H): GET /api/v1/health "
+        "answers 503, the dashboard marks it (tasks.watch).",
+    )
     max_future_days: int = Field(
         default=0,
         ge=0,
@@ -108,6 +155,24 @@ class Settings(BaseSettings):
         le=3660,
         description="Days after today an appointment (`appointment_on`) may be booked.",
     )
+    form_link_days: int = Field(
+        default=14,
+        ge=1,
+        le=90,
+        description="Days a signed link in a reminder e-mail to a provider opens its form "
+        "(models.form_links); afterwards the link answers 410 and the provider finds the case "
+        "in the dashboard.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _sqlite_in_data_dir(self) -> Settings:
+        self.database_url = resolve_sqlite_url(self.database_url, self.data_dir)
+        return self
 
     @field_validator("jwt_secret")
     @classmethod
@@ -122,6 +187,28 @@ class Settings(BaseSettings):
                 f"{problem} Bitte einen zufälligen Schlüssel setzen (z. B. `openssl rand -hex 32`)."
             )
         return value
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/kel-flow``, else ``~/.local/share/kel-flow`` (the XDG default): one
+    place, whichever directory a command is started from."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "kel-flow"
+
+
+def resolve_sqlite_url(url: str, data_dir: Path) -> str:
+    """`url` with a relative SQLite file path made absolute under `data_dir` (created if
+    missing); every other URL (PostgreSQL, absolute path, ``:memory:``, ``file:`` URI) is
+    returned unchanged."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return url
+    if database == ":memory:" or database.startswith("file:") or os.path.isabs(database):
+        return url
+    path = data_dir / database
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
 PLACEHOLDERS = frozenset({"changethis", "secret", "changeme", "password"})

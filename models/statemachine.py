@@ -7,15 +7,15 @@ says. Nothing here touches a database, Prefect or the network (DESIGN §4.3).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
-from models.calendar import due_date
-from models.process import ServiceConfig, TransitionDef
+from models.calendar import due_date, is_working_day
+from models.process import EntryCondition, ProcessDef, ServiceConfig, TransitionDef, shift
 
-Recipient = Literal["provider", "customer", "caseworker", "coordinator"]
+Recipient = Literal["provider", "customer", "caseworker", "coordinator", "funder"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,51 @@ class InvalidTransition(Exception):
         )
 
 
+class EntryRefused(ValueError):
+    """The referral is refused at the start: an Ausschlusskriterium of the process applies,
+    or a fact it asks for is missing or of the wrong kind. The message (German) is the
+    reason; `fact` names the fact (None: several or unknown ones)."""
+
+    def __init__(self, reason: str, fact: str | None = None) -> None:
+        super().__init__(reason)
+        self.fact = fact
+
+
+def check_entry(process: ProcessDef, facts: Mapping[str, bool | int] | None) -> None:
+    """Check the start's `facts` against the process's ``entry`` conditions (in order).
+
+    Raises `EntryRefused` naming every missing or unknown fact, then the first condition
+    whose fact is of the wrong kind or that refuses (its ``reason``, e.g. seed 004 Ziff. 2:
+    "Nicht betreut werden Personen ... unter 21 Jahren"). A process without conditions
+    accepts no facts at all (a fact given there is a mistake of the caller).
+    """
+    given = dict(facts or {})
+    asked = {c.fact: c for c in process.entry}
+    unknown = sorted(set(given) - set(asked))
+    if unknown:
+        raise EntryRefused(
+            f"{process.title}: Angaben {', '.join(unknown)} werden nicht erfragt "
+            f"(erfragt: {', '.join(asked) or 'keine'})"
+        )
+    missing = [c for c in process.entry if c.fact not in given]
+    if missing:
+        titles = ", ".join(f"„{c.title}“ ({c.fact})" for c in missing)
+        raise EntryRefused(f"{process.title}: für die Aufnahme fehlt die Angabe {titles}")
+    for condition in process.entry:
+        if _refuses(condition, given[condition.fact]):
+            raise EntryRefused(condition.reason, condition.fact)
+
+
+def _refuses(condition: EntryCondition, value: bool | int) -> bool:
+    if condition.refuse_if is not None:
+        if not isinstance(value, bool):
+            raise EntryRefused(f"Angabe „{condition.title}“ muss ja oder nein sein", condition.fact)
+        return value == condition.refuse_if
+    if isinstance(value, bool):
+        raise EntryRefused(f"Angabe „{condition.title}“ muss eine ganze Zahl sein", condition.fact)
+    return condition.refuse_below is not None and value < condition.refuse_below
+
+
 def allowed_events(service: ServiceConfig, state: str) -> list[str]:
     """Events the process accepts in `state`, sorted."""
     return sorted({t.event for t in service.process.transitions if state in t.from_})
@@ -150,14 +195,18 @@ def start(
     *,
     staged: bool = False,
     closures: Collection[date] = (),
+    entry_facts: Mapping[str, bool | int] | None = None,
 ) -> Decision:
     """The first decision of a new referral (Bedarfsfeststellung, Gutschein, Fristen).
 
-    `staged` puts it into the process's waiting state instead (another Leistungsart runs
-    first, e.g. Sucht vor Schulden, seed 002 §4.2). Deadlines are counted from
-    `started_on` per § 26 SGB X (see `models.calendar.due_date`).
+    `entry_facts` (yes/no or whole numbers, never names) are checked against the
+    process's entry conditions first (`check_entry`, raises `EntryRefused`). `staged` puts
+    it into the process's waiting state instead (another Leistungsart runs first, e.g.
+    Sucht vor Schulden, seed 002 §4.2). Deadlines are counted from `started_on` per
+    § 26 SGB X (see `models.calendar.due_date`).
     """
     process = service.process
+    check_entry(process, entry_facts)
     if staged:
         if process.staged is None:
             raise ValueError(f"Prozess {process.name!r} kennt keine Stufung")
@@ -165,7 +214,7 @@ def start(
     return Decision(
         state=process.initial,
         event="started",
-        title="Gutschein ausgegeben",
+        title="Gutschein ausgegeben" if process.initial_voucher else "Zuweisung angelegt",
         voucher=process.initial_voucher,
         start=_new_deadlines(service, process.initial_deadlines, started_on, closures),
     )
@@ -207,10 +256,20 @@ def _apply(
     service: ServiceConfig,
     closures: Collection[date],
 ) -> Decision:
+    process = service.process
     open_kinds = [d.kind for d in case.open_deadlines]
     complete = tuple(k for k in t.complete if k in open_kinds)
     cancel_from = open_kinds if t.cancel == "all" else t.cancel
     cancel = tuple(k for k in cancel_from if k in open_kinds and k not in complete)
+    ends = process.states[t.to or case.state].final
+    again = [k for k in complete if process.deadlines[k].recurs and not ends and k not in t.start]
+    started = _new_deadlines(service, [*t.start, *again], on, closures)
+    # an open deadline that starts anew (a follower of a restarted one) is replaced
+    cancel += tuple(
+        d.kind
+        for d in started
+        if d.kind in open_kinds and d.kind not in (*complete, *cancel, *t.start)
+    )
     notify = tuple(
         Notify(
             key=f"ref-{case.referral_id}:{t.event}:{on.isoformat()}",
@@ -226,7 +285,7 @@ def _apply(
         title=t.title,
         outcome=t.outcome,
         voucher=t.voucher,
-        start=_new_deadlines(service, t.start, on, closures),
+        start=started,
         complete=complete,
         cancel=cancel,
         notify=notify,
@@ -236,18 +295,34 @@ def _apply(
 def _new_deadlines(
     service: ServiceConfig, kinds: Collection[str], on: date, closures: Collection[date]
 ) -> tuple[NewDeadline, ...]:
-    out = []
-    for kind in kinds:
+    """The deadlines `kinds` (each followed by those relative to it) started on `on`.
+
+    A deadline with a period is due per § 26 SGB X (`due_date`); one relative to another
+    (``relative_to``/``offset``) is due `offset` from the other's due date (calendar
+    months for ``-P2M``, `models.process.shift`), moved to the next working day when that
+    is a weekend, holiday or closure day, never before `on`. Ladder steps fire `offset`
+    from the due date (`LadderStep.fire_on`).
+    """
+    out: list[NewDeadline] = []
+    dues: dict[str, date] = {}
+    for kind in service.process.with_followers(kinds):
         period = service.period(kind)
-        if period is None:  # "individuell": no deadline
+        if period is None:  # "individuell" (or relative to an "individuell" one): none
             continue
         definition = service.process.deadlines[kind]
-        due = due_date(
-            on, period, service.calendar, working_days=service.working_days, closures=closures
-        )
+        if definition.relative_to is None:
+            due = due_date(
+                on, period, service.calendar, working_days=service.working_days, closures=closures
+            )
+        elif definition.relative_to in dues and definition.offset is not None:
+            due = max(shift(dues[definition.relative_to], definition.offset), on)
+            while not is_working_day(due, service.calendar, closures):
+                due += timedelta(days=1)
+        else:
+            continue
+        dues[kind] = due
         timers = tuple(
-            NewTimer(i, step.action, due + timedelta(days=step.offset_days))
-            for i, step in enumerate(definition.ladder)
+            NewTimer(i, step.action, step.fire_on(due)) for i, step in enumerate(definition.ladder)
         )
         out.append(NewDeadline(kind, definition.title, period, on, due, timers))
     return tuple(out)
@@ -281,6 +356,11 @@ def _on_deadline(
         recipient: Recipient = "provider" if step.action == "remind_provider" else "customer"
         reminder = notice(f"{recipient}_reminder", recipient)
         return replace(noop, event="reminder", title="Erinnerung", notify=(reminder,))
+    if step.action == "notify_funder":
+        informed = notice("funder_notice", "funder")
+        return replace(
+            noop, event="funder_informed", title="Leistungsträger informiert", notify=(informed,)
+        )
     if step.action == "notify_caseworker":
         overdue = notice("caseworker_overdue", "caseworker")
         return replace(noop, event="overdue", title="Frist überschritten", notify=(overdue,))
@@ -313,6 +393,7 @@ __all__ = [
     "CaseView",
     "DeadlineReached",
     "Decision",
+    "EntryRefused",
     "Escalate",
     "Event",
     "InvalidTransition",
@@ -321,6 +402,7 @@ __all__ = [
     "Notify",
     "OpenDeadline",
     "allowed_events",
+    "check_entry",
     "decide",
     "start",
 ]

@@ -229,7 +229,15 @@ class Timer(SQLModel, table=True):
 
 
 class Escalation(SQLModel, table=True):
-    """An escalation to the Koordinator/in § 16a."""
+    """An escalation to the Koordinator/in § 16a for one overdue deadline.
+
+    `reason` names the deadline and its due date, never a day count (the days overdue are
+    computed when shown: `tasks.escalations.overdue_text`). `resolution` is the German
+    reason it was resolved ("erledigt: Frist erfüllt am 03.09.2026"), `resolved_by` the
+    user name or ``system`` (auto-resolved, `tasks.escalations.settle_escalations`).
+    `level` is the ladder step: 1 = Koordination, 2 = raised to the address of the
+    standards' ``escalation`` block at `raised_at` (`tasks.escalations.raise_case`).
+    """
 
     __table_args__ = (Index("ix_escalation_inbox", "state", "created_at", "referral_id"),)
 
@@ -242,6 +250,10 @@ class Escalation(SQLModel, table=True):
     assigned_to: str | None = None
     acknowledged_at: datetime | None = _utc(nullable=True)
     resolved_at: datetime | None = _utc(nullable=True)
+    resolution: str | None = None
+    resolved_by: str | None = None
+    level: int = 1
+    raised_at: datetime | None = _utc(nullable=True)
 
 
 class Notification(SQLModel, table=True):
@@ -259,6 +271,23 @@ class Notification(SQLModel, table=True):
     context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc(nullable=False)
     sent_at: datetime | None = _utc(nullable=True)
+    # The sender working this notification and until when (a lease; `tasks.delivery`):
+    # another sender skips it until then, a crashed sender's claim simply expires.
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc(nullable=True)
+
+
+class SweepRun(SQLModel, table=True):
+    """One completed deadline sweep (`flows.sweep.run_sweep`): for the health check and the
+    dashboard ("Fristenprüfung zuletzt"). Counts only; `errors` are e-mails failed or
+    given up in that sweep."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = _utc(nullable=False)
+    finished_at: datetime = _utc(nullable=False, index=True)
+    fired: int = 0
+    sent: int = 0
+    errors: int = 0
 
 
 class Feedback(SQLModel, table=True):
@@ -355,6 +384,10 @@ class User(SQLModel, table=True):
     password_hash: str
     active: bool = True
     created_at: datetime = _utc(nullable=False)
+    # the escalation inbox (api.dashboard.worklists): when it was last opened, and since
+    # when escalations count as "neu" (the end of the visit before the current one)
+    escalations_seen_at: datetime | None = _utc(nullable=True)
+    escalations_new_since: datetime | None = _utc(nullable=True)
 
 
 class UserSession(SQLModel, table=True):

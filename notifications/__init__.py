@@ -13,6 +13,7 @@ from notifications.sender import (
     RecordingNotifier,
     smtp_url,
 )
+from notifications.smtp import SmtpNotifier, message_id
 from notifications.smtp_sink import SmtpSink
 
 __all__ = [
@@ -22,8 +23,10 @@ __all__ = [
     "Message",
     "Notifier",
     "RecordingNotifier",
+    "SmtpNotifier",
     "SmtpSink",
     "UnknownTemplate",
+    "message_id",
     "render",
     "smtp_url",
 ]

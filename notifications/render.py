@@ -17,6 +17,8 @@ TEMPLATES: tuple[str, ...] = (
     "caseworker_overdue",
     "coordinator_escalation",
     "caseworker_status",
+    "escalation_second_step",
+    "funder_notice",
 )
 """Names of the available templates; each has ``.subject.txt``, ``.txt`` and ``.html``."""
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, and_, col, or_, select
 
-from models.commands import FEEDBACK_EVENTS, Intake, ReferralEvent, StartReferral
+from models.commands import Intake, ReferralEvent, StartReferral
 from models.db import begin_write
-from models.process import Registry, UnknownServiceType
-from models.report_checks import InvalidReport, check_feedback
+from models.process import Registry, ServiceConfig, UnknownServiceType
+from models.report_checks import InvalidReport, check_feedback, check_status_only
 from models.routing import IncompleteFacts, route
 from models.settings import Settings
-from models.statemachine import Event, InvalidTransition, decide, start
+from models.statemachine import EntryRefused, Event, InvalidTransition, decide, start
 from models.tables import (
     Command,
     CommandStatus,
@@ -34,7 +34,6 @@ from models.tables import (
     Referral,
 )
 from tasks.repository import (
-    RELEASES_STAGED,
     Actor,
     NotFound,
     audit,
@@ -42,6 +41,7 @@ from tasks.repository import (
     referral_by_reference,
     save_decision,
 )
+from tasks.visibility import content_released
 
 PAYLOADS: dict[str, type[BaseModel]] = {
     "intake": Intake,
@@ -57,6 +57,13 @@ class CommandRejected(ValueError):
 class ReferenceTaken(CommandRejected):
     """A referral with this Aktenzeichen exists already (in or out of the caller's view;
     the message is the same)."""
+
+
+class ExcludedAtEntry(CommandRejected):
+    """An Ausschlusskriterium of the process refuses the referral, or a fact it asks for is
+    missing (`models.statemachine.check_entry`, e.g. seed 004 Ziff. 2). The message names
+    the criterion, which may be health data (Art. 9 DSGVO): it goes to the caller and the
+    inbox, never to logs or Prefect."""
 
 
 class CustomerOutOfScope(CommandRejected):
@@ -95,7 +102,22 @@ def record_command(
         ).first()
         if existing is not None:
             return existing
-    command = Command(
+    command = _new_command(kind, reference, occurred_on, payload, now, actor, idempotency_key)
+    session.add(command)
+    session.flush()
+    return command
+
+
+def _new_command(
+    kind: str,
+    reference: str,
+    occurred_on: date,
+    payload: BaseModel,
+    now: datetime,
+    actor: Actor,
+    idempotency_key: str | None = None,
+) -> Command:
+    return Command(
         kind=kind,
         reference=reference,
         occurred_on=occurred_on,
@@ -105,9 +127,6 @@ def record_command(
         role=actor.role,
         received_at=now,
     )
-    session.add(command)
-    session.flush()
-    return command
 
 
 def execute(
@@ -130,9 +149,12 @@ def execute(
     command (``applied``) and the ids of the referrals changed. Raises what
     `apply_command` raises; the caller rolls back and nothing is written.
     """
-    command = record_command(session, kind, reference, occurred_on, payload, now=now, actor=actor)
-    changed = apply_command(session, command, registry, settings, now)
+    command = _new_command(kind, reference, occurred_on, payload, now, actor)
+    # written once, with its outcome (one INSERT, not three); a refusal rolls it all back
     command.status, command.applied_at = CommandStatus.applied, now
+    changed = apply_command(session, command, registry, settings, now)
+    session.add(command)
+    session.flush()
     return command, changed
 
 
@@ -169,6 +191,7 @@ def apply_commands(
                 InvalidReport,
             ) as exc:
                 command.status, command.error = CommandStatus.rejected, _message(exc)
+                forget_entry_facts(command)
                 audit(
                     session,
                     now,
@@ -187,6 +210,13 @@ def apply_commands(
     return result
 
 
+def forget_entry_facts(command: Command) -> None:
+    """Drop the ``entry_facts`` of a start from the inbox once they were checked: they may
+    be health data (Art. 9 DSGVO) and are not needed afterwards (§ 84 SGB X)."""
+    if "entry_facts" in command.payload:
+        command.payload = {k: v for k, v in command.payload.items() if k != "entry_facts"}
+
+
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -203,18 +233,24 @@ def apply_command(
     """
     payload = PAYLOADS[command.kind].model_validate(command.payload)
     actor = Actor(command.actor, command.role)
+    detail: dict[str, Any] = {}  # codes added to the decision's audit entry
     if isinstance(payload, Intake):
         _apply_intake(session, payload, command, now, actor)
         return []
     if isinstance(payload, StartReferral):
         referral = _start_referral(session, payload, command, registry, now)
         assert referral.id is not None
-        decision = start(
-            registry.service(referral.service_type),
-            referral.id,
-            command.occurred_on,
-            staged=referral.staged_after_id is not None,
-        )
+        try:
+            decision = start(
+                registry.service(referral.service_type),
+                referral.id,
+                command.occurred_on,
+                staged=referral.staged_after_id is not None,
+                entry_facts=payload.entry_facts,
+            )
+        except EntryRefused as refused:
+            raise ExcludedAtEntry(str(refused)) from None
+        forget_entry_facts(command)
     else:
         assert isinstance(payload, ReferralEvent)
         referral = _prepare_event(session, command)
@@ -226,9 +262,12 @@ def apply_command(
             registry.service(referral.service_type),
         )
         if payload.feedback is not None:
-            _check_report(session, referral, payload, registry)
-        _record_event_data(session, referral, payload, on)
+            _check_report(session, referral, payload, registry, on)
+        _record_event_data(session, referral, payload, on, registry)
+        if payload.reason_code is not None:
+            detail["reason_code"] = payload.reason_code
     command.referral_id = referral.id
+    session.add(command)  # written now, before the decision's audit entry locks the chain
     return save_decision(
         session,
         referral,
@@ -238,6 +277,7 @@ def apply_command(
         registry=registry,
         settings=settings,
         actor=actor,
+        detail=detail,
     )
 
 
@@ -339,6 +379,10 @@ def _provider(session: Session, code: str, service_type: str, site: str) -> Prov
     provider = session.exec(select(Provider).where(Provider.code == code)).first()
     if provider is None:
         raise CommandRejected(f"Unbekannter Träger {code!r}")
+    if not provider.active:  # deactivated in the administration: keeps its running cases
+        raise CommandRejected(
+            f"Träger {code!r} ist deaktiviert und nimmt keine neuen Zuweisungen an"
+        )
     if service_type not in provider.service_types:
         raise CommandRejected(f"Träger {code!r} erbringt keine Leistungsart {service_type!r}")
     if provider.sites and site not in provider.sites:
@@ -364,7 +408,7 @@ def _start_referral(
     )
     assert customer.id is not None
     _update_contact(session, customer.id, payload, now, actor)
-    blocking = _blocking_referral(session, customer.id, payload.site, service.standard.staged_after)
+    blocking = _blocking_referral(session, customer.id, payload.site, service, registry)
     referral = Referral(
         reference=command.reference,
         customer_id=customer.id,
@@ -403,19 +447,24 @@ def _start_referral(
 
 
 def _blocking_referral(
-    session: Session, customer_id: int, site: str, before: list[str]
+    session: Session, customer_id: int, site: str, service: ServiceConfig, registry: Registry
 ) -> Referral | None:
     """The customer's open referral of this site that this one waits for (seed 002 §4.2:
-    Sucht vor Schulden); other sites' referrals are never consulted (their existence
-    must not show in the answer)."""
-    if not before:
+    Sucht vor Schulden: `service`'s ``staged_after``), not yet in a state that releases it
+    (its process's ``releases_staged``); other sites' referrals are never consulted (their
+    existence must not show in the answer)."""
+    holding = [
+        and_(
+            col(Referral.service_type) == before,
+            col(Referral.state).not_in(registry.service(before).process.releasing_states),
+        )
+        for before in service.standard.staged_after
+    ]
+    if not holding:
         return None
     return session.exec(
         select(Referral).where(
-            Referral.customer_id == customer_id,
-            Referral.site == site,
-            col(Referral.service_type).in_(before),
-            col(Referral.state).not_in(RELEASES_STAGED),
+            Referral.customer_id == customer_id, Referral.site == site, or_(*holding)
         )
     ).first()
 
@@ -431,18 +480,25 @@ def _prepare_event(session: Session, command: Command) -> Referral:
 
 
 def _check_report(
-    session: Session, referral: Referral, payload: ReferralEvent, registry: Registry
+    session: Session, referral: Referral, payload: ReferralEvent, registry: Registry, on: date
 ) -> None:
     """Every reported value against the catalog of the referral's Leistungsart (seed 002
-    §4.6.1, §4.6.3, §4.6.4); raises `InvalidReport`."""
+    §4.6.1, §4.6.3, §4.6.4), and status only where the standards allow a referral without
+    Schweigepflichtentbindung and none for content names the provider on `on` (seed 003);
+    raises `InvalidReport`."""
     assert payload.feedback is not None
+    service = registry.service(referral.service_type)
+    if service.standard.consent == "status_without" and not content_released(
+        session, referral, referral.provider_id, on
+    ):
+        check_status_only(payload.feedback, service.title)
     customer = session.get(Customer, referral.customer_id)
     age_group = customer.age_group if customer is not None else "25-49"
     check_feedback(payload.feedback, referral.service_type, registry, age_group)
 
 
 def _record_event_data(
-    session: Session, referral: Referral, payload: ReferralEvent, on: date
+    session: Session, referral: Referral, payload: ReferralEvent, on: date, registry: Registry
 ) -> None:
     assert referral.id is not None
     if payload.event == "appointment_booked":
@@ -460,7 +516,7 @@ def _record_event_data(
         for consent in session.exec(select(Consent).where(Consent.referral_id == referral.id)):
             if consent.withdrawn_on is None:
                 consent.withdrawn_on = on
-    if payload.event in FEEDBACK_EVENTS:
+    if payload.event in registry.service(referral.service_type).process.report_events:
         feedback = payload.feedback
         if feedback is None:
             raise CommandRejected(f"{payload.event}: Angaben der Rückmeldung fehlen (feedback)")

@@ -31,10 +31,6 @@ from models.tables import (
     VoucherStatus,
 )
 
-#: States in which a referral no longer blocks a later-staged one (seed 002 §4.2:
-#: "danach bzw. bei laufender Therapie Schuldnerberatung").
-RELEASES_STAGED = frozenset({"in_counselling", "closed"})
-
 
 class NotFound(LookupError):
     """No referral with that id or reference."""
@@ -150,15 +146,21 @@ def save_decision(
     registry: Registry,
     settings: Settings,
     actor: Actor = SYSTEM,
+    detail: dict[str, Any] | None = None,
 ) -> list[int]:
     """Write `decision` for `referral`: state, voucher, deadlines and their timers,
-    escalations, notifications (pending, sent later) and one audit entry. When the
+    escalations, notifications (pending, sent later) and one audit entry (with `detail`
+    added: codes only, e.g. a decline's ``reason_code``). When the
     referral starts counselling or closes, referrals staged after it are released
     (seed 002 §4.2, Sucht vor Schulden).
 
     `on` is the local date the decision takes effect (the event's date); `now` the
     moment of writing (aware). Returns the ids of the referrals changed. Does not commit.
+    Escalations whose deadline this decision meets or cancels, or all when the case
+    closes, are resolved with it (`tasks.escalations.settle_escalations`).
     """
+    from tasks.escalations import reason_text, settle_escalations
+
     if not decision.changed:
         return []
     assert referral.id is not None
@@ -209,8 +211,7 @@ def save_decision(
                 Escalation(
                     referral_id=referral.id,
                     deadline_id=escalation.deadline_id,
-                    reason=f"{escalation.title} seit {escalation.days_overdue} Tagen überfällig "
-                    f"(fällig am {escalation.due_on:%d.%m.%Y})",
+                    reason=reason_text(escalation.title, escalation.due_on),
                     created_at=now,
                 )
             )
@@ -225,9 +226,14 @@ def save_decision(
         state_from=before,
         state_to=decision.state,
         on=on.isoformat(),
+        **(detail or {}),
     )
+    closed = decision.outcome is not None or service.process.states[decision.state].final
+    if closed or decision.complete or decision.cancel or decision.start:  # a Frist changed
+        settle_escalations(session, referral, on=on, now=now, closed=closed)
     changed = [referral.id]
-    if decision.state in RELEASES_STAGED and before not in RELEASES_STAGED:
+    releasing = service.process.releasing_states  # releases_staged in the process YAML
+    if decision.state in releasing and before not in releasing:
         changed += _release_staged(session, referral, on, now, registry, settings)
     return changed
 
@@ -298,14 +304,19 @@ def _queue_notification(
         "provider": provider.email if provider else None,
         "caseworker": referral.caseworker_email,
         "coordinator": settings.coordinator_email,
-        "customer": _customer_email(session, referral.customer_id),
+        "customer": None,  # read below, only for the customer (a query)
+        "funder": service.standard.funder.email if service.standard.funder else None,
     }[notify.recipient]
+    if notify.recipient == "customer":
+        recipient = _customer_email(session, referral.customer_id)
     if recipient is None:
         return
     assert referral.id is not None
     voucher = active_voucher(session, referral.id)
     due = notify.due_on
+    deadline = session.get(Deadline, notify.deadline_id) if notify.deadline_id else None
     context: dict[str, Any] = {
+        "deadline_kind": deadline.kind if deadline else None,  # picks the form a link opens
         "referral_id": referral.id,
         "voucher_number": voucher.number if voucher else "–",
         "provider_name": provider.name if provider else "–",

@@ -4,7 +4,8 @@ Legal source: the documentation of a case is kept "für die Dauer des Aufenthalt
 5 Jahre nach dem Ausscheiden aus dem Leistungsangebot" (seed 001 §5.2.3,
 Hilfedokumentation); after that, Sozialdaten that are no longer needed are to be erased
 (§ 84 SGB X, Löschung). The period is ``Settings.retention_years`` (default 5), counted
-in calendar years from ``Referral.closed_on``.
+in calendar years from ``Referral.closed_on``; a Leistungsart whose standards name a
+``retention`` (``P5Y``, ``P18M``: `models.process.ServiceStandard`) uses that instead.
 
 Removed (identifying or content): the provider's report content, booked modules and
 Hilfebedarfsgruppe (feedback and referral), the payloads of the referral's inbox
@@ -23,19 +24,22 @@ run changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import exists, or_
+from sqlalchemy import and_, exists, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from models.calendar import add_months, parse_period
 from models.clock import local_date
 from models.db import session as db_session
+from models.process import load_registry
 from models.settings import Settings
 from models.tables import (
     AuditEvent,
@@ -85,28 +89,64 @@ def retention_cutoff(now: datetime, years: int) -> date:
     return years_before(local_date(now), years)
 
 
+@dataclass(frozen=True)
+class Cutoffs:
+    """Closure dates before which a case's retention period has passed: `default` for
+    every Leistungsart not in `by_service` (service type → date)."""
+
+    default: date
+    by_service: dict[str, date] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, now: datetime, years: int, periods: Mapping[str, str] | None = None) -> Cutoffs:
+        """The cutoffs at `now` (aware): `years` calendar years back, or per service type
+        the ISO period of `periods` (``PnY``/``PnM``; calendar months, 29.2. → 28.2.)."""
+        today = local_date(now)
+        by_service = {}
+        for service_type, period in (periods or {}).items():
+            parsed = parse_period(period)
+            by_service[service_type] = add_months(today, -(parsed.years * 12 + parsed.months))
+        return cls(years_before(today, years), by_service)
+
+    def passed(self) -> ColumnElement[bool]:
+        """SQL: the referral is closed and its retention period has passed."""
+        services = list(self.by_service)
+        closed_on = col(Referral.closed_on)
+        return and_(
+            closed_on.is_not(None),
+            or_(
+                and_(col(Referral.service_type).not_in(services), closed_on < self.default),
+                *(
+                    and_(col(Referral.service_type) == service, closed_on < cutoff)
+                    for service, cutoff in self.by_service.items()
+                ),
+            ),
+        )
+
+
 def anonymise_closed_cases(
-    session_factory: SessionFactory, settings: Settings, now: datetime, batch: int = 500
+    session_factory: SessionFactory,
+    settings: Settings,
+    now: datetime,
+    batch: int = 500,
+    periods: Mapping[str, str] | None = None,
 ) -> Anonymised:
     """Anonymise every referral closed before the cutoff that is not anonymised yet: the
     retention period ends with the anniversary of the closure (§ 188 Abs. 2 BGB), so a
-    case is anonymised from the day after it.
+    case is anonymised from the day after it. `periods` maps a service type to its own
+    retention period (``P5Y``, from the standards); others keep ``retention_years``.
 
     Each batch is one transaction; rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
     PostgreSQL, so parallel runs never take the same referral. Returns the counts.
     """
     result = Anonymised()
-    cutoff = retention_cutoff(now, settings.retention_years)
+    cutoff = Cutoffs.at(now, settings.retention_years, periods)
     while True:
         with session_factory() as session:
             due = list(
                 session.exec(
                     select(Referral)
-                    .where(
-                        col(Referral.closed_on).is_not(None),
-                        col(Referral.closed_on) < cutoff,
-                        ~_is_anonymised(),
-                    )
+                    .where(cutoff.passed(), ~_is_anonymised())
                     .order_by(col(Referral.id))
                     .limit(batch)
                     .with_for_update(skip_locked=True)
@@ -126,7 +166,7 @@ def _is_anonymised() -> ColumnElement[bool]:
 
 
 def _anonymise_referral(
-    session: Session, referral: Referral, cutoff: date, now: datetime, result: Anonymised
+    session: Session, referral: Referral, cutoff: Cutoffs, now: datetime, result: Anonymised
 ) -> None:
     assert referral.id is not None
     referral.need_group = None
@@ -176,7 +216,7 @@ def _anonymise_notification(notification: Notification, referral_id: int) -> Non
         notification.status = NotificationStatus.given_up  # never send a stripped message
 
 
-def _anonymise_customer(session: Session, customer_id: int, cutoff: date) -> Anonymised:
+def _anonymise_customer(session: Session, customer_id: int, cutoff: Cutoffs) -> Anonymised:
     """Anonymise the customer once none of its referrals is still within the period;
     returns the counts (customers 0 or 1, intake commands emptied)."""
     customer = session.get(Customer, customer_id)
@@ -186,9 +226,7 @@ def _anonymise_customer(session: Session, customer_id: int, cutoff: date) -> Ano
         return Anonymised()
     still_kept = session.exec(
         select(Referral.id).where(
-            Referral.customer_id == customer.id,
-            or_(col(Referral.closed_on).is_(None), col(Referral.closed_on) >= cutoff),
-            ~_is_anonymised(),
+            Referral.customer_id == customer.id, ~cutoff.passed(), ~_is_anonymised()
         )
     ).first()
     if still_kept is not None:
@@ -214,11 +252,20 @@ def _anonymise_customer(session: Session, customer_id: int, cutoff: date) -> Ano
 
 
 @task(
-    name="Abgeschlossene Fälle anonymisieren",
+    name="Abgeschlossene Faelle anonymisieren",
+    task_run_name="Abgeschlossene Faelle anonymisieren",
     cache_policy=NO_CACHE,
     retries=RETRIES,
     retry_delay_seconds=1,
 )
 def anonymise_cases(settings: Settings, now: datetime) -> Anonymised:
-    """Anonymise the closed cases whose retention period has passed (idempotent)."""
-    return anonymise_closed_cases(partial(db_session, settings.database_url), settings, now)
+    """Anonymise the closed cases whose retention period has passed (idempotent); the
+    periods per Leistungsart come from the standards (``retention``)."""
+    registry = load_registry(settings.process_dir)
+    periods = {
+        key: service.standard.retention
+        for key, service in registry.services.items()
+        if service.standard.retention is not None
+    }
+    factory = partial(db_session, settings.database_url)
+    return anonymise_closed_cases(factory, settings, now, periods=periods)

@@ -1,32 +1,43 @@
 """The Prefect tasks: one I/O step each, safe to repeat, parameters are IDs and dates.
 
+Task names are ASCII ("Faellige", "pruefung"): the run graph of the Prefect UI draws only
+ASCII characters (`models.run_names`).
+
 Flows build `Settings` once and read the clock once, then call these in order.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from functools import partial
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.context import FlowRunContext
+from sqlmodel import col, select
 
+from models.clock import SystemClock
 from models.db import session
 from models.process import load_registry
 from models.settings import Settings
-from models.tables import Command
-from notifications import AppriseNotifier, Notifier
+from models.tables import Referral
+from notifications import Notifier, SmtpNotifier
 from tasks.commands import Applied, apply_commands, pending_commands
 from tasks.delivery import Delivered, deliver_notifications
 from tasks.sweep import Swept, fire_due_timers
+from tasks.watch import record_sweep_run
 
 #: I/O steps are idempotent, so a passing database or network fault is retried.
 RETRIES = 2
 
 
-@task(name="Befehle anwenden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
+@task(
+    name="Befehle anwenden",
+    task_run_name="Befehle anwenden",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=1,
+)
 def apply_pending(
     settings: Settings, now: datetime, up_to: date | None = None, ids: list[int] | None = None
 ) -> Applied:
@@ -44,7 +55,13 @@ def apply_pending(
     return result
 
 
-@task(name="Fällige Timer auslösen", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
+@task(
+    name="Faellige Timer ausloesen",
+    task_run_name="Faellige Timer ausloesen",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=1,
+)
 def fire_timers(settings: Settings, now: datetime) -> Swept:
     """Fire every due timer once (deadline sweep)."""
     result = fire_due_timers(
@@ -64,14 +81,19 @@ def fire_timers(settings: Settings, now: datetime) -> Swept:
 
 
 def notifier_for(settings: Settings) -> Notifier | None:
-    """The e-mail notifier of `settings`, or None when no SMTP server is configured."""
+    """The e-mail notifier of `settings` (SMTP, stable Message-ID, one connection per
+    batch: `notifications.smtp`), or None when no SMTP server is configured."""
     if settings.smtp_url is None:
         return None
-    return AppriseNotifier(settings.smtp_url.get_secret_value(), settings.mail_from)
+    return SmtpNotifier.from_url(settings.smtp_url.get_secret_value(), settings.mail_from)
 
 
 @task(
-    name="Benachrichtigungen senden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1
+    name="Benachrichtigungen senden",
+    task_run_name="Benachrichtigungen senden",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=1,
 )
 def send_notifications(
     settings: Settings, now: datetime, referral_ids: list[int] | None = None
@@ -88,38 +110,57 @@ def send_notifications(
         settings,
         now,
         referral_ids=referral_ids,
+        lease_clock=SystemClock().now,  # claims on the wall clock (tasks.delivery)
     )
-    if result.sent or result.failed:
-        get_run_logger().info(
-            "Benachrichtigungen gesendet: %d, fehlgeschlagen: %d, aufgegeben: %d",
-            result.sent,
-            result.failed,
-            result.given_up,
-        )
+    log_delivered(result)
     return result
 
 
-@task(name="Fall des Befehls laden", cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=1)
-def load_command_cases(settings: Settings, command_id: int) -> list[int]:
-    """The referral ids command `command_id` changed (empty for an intake or unknown id)."""
-    with session(settings.database_url) as s:
-        command = s.get(Command, command_id)
-        return [command.referral_id] if command and command.referral_id else []
-
-
-@task(name="Lauf mit Fällen verschlagworten", cache_policy=NO_CACHE)
-def tag_run_with_cases(referral_ids: list[int]) -> None:
-    """Add a ``fall-<id>`` tag per referral to the current flow run, so a coordinator
-    finds a case's runs in the Prefect UI."""
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None or not referral_ids:
+def log_delivered(result: Delivered) -> None:
+    """Log the counts of a delivery: INFO when all went out, WARNING when any failed or
+    was given up (so it shows even with ``PREFECT_LOGGING_LEVEL=WARNING``)."""
+    if not (result.sent or result.problems):
         return
-    run = context.flow_run
-    tags = sorted(set(run.tags) | {case_tag(i) for i in referral_ids})
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(run.id, tags=tags)
+    level = logging.WARNING if result.problems else logging.INFO
+    get_run_logger().log(
+        level,
+        "Benachrichtigungen gesendet: %d, fehlgeschlagen: %d, aufgegeben: %d",
+        result.sent,
+        result.failed,
+        result.given_up,
+    )
 
 
-def case_tag(referral_id: int) -> str:
-    """The Prefect tag of a case's flow runs."""
-    return f"fall-{referral_id}"
+@task(
+    name="Fristenpruefung verbuchen",
+    task_run_name="Fristenpruefung verbuchen",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=1,
+)
+def record_sweep(
+    settings: Settings,
+    started_at: datetime,
+    finished_at: datetime,
+    fired: int,
+    delivered: Delivered,
+) -> None:
+    """Record a completed deadline sweep (`tasks.watch`: health check, dashboard)."""
+    with session(settings.database_url) as s:
+        record_sweep_run(s, started_at, finished_at, fired, delivered.sent, delivered.problems)
+
+
+@task(
+    name="Aktenzeichen der Faelle laden",
+    task_run_name="Aktenzeichen der Faelle laden",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=1,
+)
+def load_case_references(settings: Settings, referral_ids: list[int]) -> list[str]:
+    """The Aktenzeichen of the referrals `referral_ids` (sorted; unknown ids are left out)."""
+    if not referral_ids:
+        return []
+    with session(settings.database_url) as s:
+        found = s.exec(select(Referral.reference).where(col(Referral.id).in_(referral_ids)))
+        return sorted(found)

@@ -5,7 +5,8 @@ has not fired. Each is fed to the state machine as `DeadlineReached`; the decisi
 ``fired_at`` are saved in one transaction, so a timer never fires twice. Rows are
 re-read under the referral's lock in a transaction of their own, so parallel sweeps never
 fire the same timer (DESIGN §4.2, §4.8). A sweep after downtime fires every overdue timer once, in
-due order (catch-up).
+due order (catch-up). Then it raises escalations left open too long to the second step of
+the ladder (`tasks.escalations.raise_case`), the same way: one transaction per case.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from models.process import Registry
 from models.settings import Settings
 from models.statemachine import DeadlineReached, decide
 from models.tables import Deadline, Referral, Timer
+from tasks.escalations import raise_case, stale_referrals
 from tasks.repository import case_view, save_decision
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -30,11 +32,13 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 @dataclass
 class Swept:
-    """What one sweep did: timers fired, of which acted on or skipped, cases touched."""
+    """What one sweep did: timers fired, of which acted on or skipped, escalations raised
+    to the second step, cases touched."""
 
     fired: int = 0
     acted: int = 0
     skipped: int = 0
+    raised: int = 0
     referral_ids: set[int] = field(default_factory=set)
 
 
@@ -53,6 +57,7 @@ def fire_due_timers(
     an API event and a timer of one case, or two sweeps, are judged one after the other
     and no timer fires twice. Cases are taken in id order (no deadlock between sweeps).
     Returns a `Swept` summary. Never fires a timer early: ``now`` is the only cut-off.
+    Afterwards escalations due for the second step are raised (`raise_escalations`).
     """
     result, after = Swept(), 0
     while True:
@@ -75,7 +80,29 @@ def fire_due_timers(
                 begin_write(session)
                 _fire_case(session, referral_id, registry, settings, now, result)
         if len(referral_ids) < batch:
-            return result
+            break
+        after = referral_ids[-1]
+    raise_escalations(session_factory, registry, now, result, batch)
+    return result
+
+
+def raise_escalations(
+    session_factory: SessionFactory, registry: Registry, now: datetime, result: Swept, batch: int
+) -> None:
+    """Raise every escalation due for the second step at `now` (`tasks.escalations`), one
+    transaction per case under the referral's lock, cases in id order; adds to `result`."""
+    after = 0
+    while True:
+        with session_factory() as session:
+            referral_ids = stale_referrals(session, registry, now, after=after, batch=batch)
+        for referral_id in referral_ids:
+            with session_factory() as session:
+                begin_write(session)
+                if raised := raise_case(session, referral_id, registry, now):
+                    result.raised += len(raised)
+                    result.referral_ids.add(referral_id)
+        if len(referral_ids) < batch:
+            return
         after = referral_ids[-1]
 
 

@@ -1,5 +1,6 @@
-"""Übersicht: open cases by state, service type, provider and site; overdue deadlines; the
-escalation inbox with quittieren, zuweisen and erledigen.
+"""Übersicht: open cases by state, service type, provider and site, overdue deadlines and
+escalations, each count a link to the filtered worklist (`api.dashboard.worklists`: the
+case list and the escalation inbox, where escalations are worked); CSV exports.
 
 Every figure comes from a handful of set-based queries (GROUP BY, LIMIT), never one query
 per case, so the page stays fast with 100,000 cases (``benchmarks/overview.py``).
@@ -11,25 +12,20 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Form, Request
-from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import True_, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import visible
-from api.dashboard.cases import ESCALATION_STATES, error_page
-from api.dashboard.csrf import CsrfDep
+from api.dashboard.cases import ESCALATION_STATES
+from api.dashboard.sweep_status import sweep_line
 from api.dashboard.web import DashboardUser, csv_response, page
+from api.dashboard.worklist_queries import escalation_counts, overdue_summary
 from api.deps import NowDep, RegistryDep, SessionDep
-from api.errors import Problem
-from api.idempotency import IdempotencyKey, idempotent
-from api.routes.escalations import Action, change_escalation, escalation_for
-from api.schemas import EscalationOut
-from api.views import escalation_out
 from models.clock import BERLIN, local_date
 from models.process import Registry, UnknownServiceType
 from models.tables import (
@@ -42,29 +38,12 @@ from models.tables import (
     Role,
     User,
 )
-from tasks.repository import NotFound
+from tasks.escalations import overdue_text
 
 router = APIRouter()
 
-OVERDUE_LIMIT = 50
-INBOX_LIMIT = 100
 INBOX_STATES = (EscalationState.open, EscalationState.acknowledged)
 Table = Literal["state", "service", "provider", "site", "overdue", "escalations"]
-Verb = Literal["quittieren", "zuweisen", "erledigen"]
-ACTIONS: dict[str, Action] = {
-    "quittieren": "acknowledge",
-    "zuweisen": "assign",
-    "erledigen": "resolve",
-}
-MESSAGES = {
-    "quittiert": "Die Eskalation wurde quittiert.",
-    "zugewiesen": "Die Eskalation wurde zugewiesen.",
-    "erledigt": "Die Eskalation wurde erledigt.",
-    "bereits-erledigt": "Die Eskalation war bereits erledigt.",
-    "name-fehlt": "Bitte angeben, wem die Eskalation zugewiesen wird.",
-    "abgelehnt": "Die Aktion war nicht möglich; bitte die Seite neu laden.",
-}
-DONE = {"quittieren": "quittiert", "zuweisen": "zugewiesen", "erledigen": "erledigt"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +81,14 @@ class InboxEntry:
     state: str
     since: datetime  # local time (Europe/Berlin)
     assigned_to: str | None
+    due_on: date | None = None  # the deadline's last day
+    level: int = 1  # 2: raised to the second step (`tasks.escalations`)
+    raised_at: datetime | None = None
+
+    def overdue(self, today: date) -> str:
+        """German days overdue as of `today` ("seit 5 Tagen überfällig"), counted from
+        the deadline's `due_on` (`tasks.escalations.overdue_text`)."""
+        return overdue_text(self.due_on, today) if self.due_on else "–"
 
 
 @router.get("/", response_class=HTMLResponse, summary="Übersicht")
@@ -113,14 +100,13 @@ def overview(
     now: NowDep,
     format: Literal["html", "csv"] = "html",
     table: Table | None = None,
-    hinweis: str | None = None,
 ) -> Response:
-    """Offene Fälle, überfällige Fristen und Eskalationen im Sichtbereich von `user`."""
+    """Offene Fälle, überfällige Fristen und Eskalationen im Sichtbereich von `user`, als
+    Zahlen mit Links auf die gefilterten Arbeitslisten."""
     today = local_date(now)
     if format == "csv":
         return _csv(session, registry, user, today, table or "state")
-    overdue, overdue_total = overdue_deadlines(session, user, today, OVERDUE_LIMIT)
-    inbox, inbox_total = escalation_inbox(session, user, INBOX_LIMIT)
+    overdue_total, overdue_cases = overdue_summary(session, user, today)
     return page(
         request,
         "overview.html.j2",
@@ -128,57 +114,12 @@ def overview(
         nav="overview",
         today=today,
         open_cases=open_cases(session, registry, user),
-        overdue=overdue,
         overdue_total=overdue_total,
-        inbox=inbox,
-        inbox_total=inbox_total,
+        overdue_cases=overdue_cases,
+        escalations=escalation_counts(session, user),
         may_act=user.role in (Role.coordinator, Role.admin),
-        escalation_states=ESCALATION_STATES,
-        message=MESSAGES.get(hinweis or ""),
+        sweep=sweep_line(request, session, now, user),
     )
-
-
-@router.post(
-    "/eskalationen/{escalation_id}/{verb}", summary="Eskalation bearbeiten", dependencies=[CsrfDep]
-)
-def act_on_escalation(
-    request: Request,
-    escalation_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
-    verb: Verb,
-    user: DashboardUser,
-    session: SessionDep,
-    now: NowDep,
-    form_key: Annotated[str, Form(min_length=8, max_length=128)],
-    assigned_to: Annotated[str, Form(max_length=120)] = "",
-) -> Response:
-    """Quittieren, zuweisen oder erledigen (Koordination § 16a und Administration), mit
-    derselben Logik und demselben Audit-Eintrag wie die API; zurück zur Übersicht (303).
-    `form_key` macht ein doppelt abgeschicktes Formular wirkungslos."""
-    if user.role not in (Role.coordinator, Role.admin):
-        return error_page(request, user, 403)
-    action, assignee = ACTIONS[verb], assigned_to.strip() or None
-    if action == "assign" and assignee is None:
-        return _back("name-fehlt")
-    try:
-        escalation, reference = escalation_for(session, user, escalation_id)
-
-        def write() -> EscalationOut:
-            change_escalation(session, escalation, action, user, now, assignee)
-            return escalation_out(escalation, reference)
-
-        fingerprint = f"POST {request.url.path} {assignee or ''}"
-        idempotent(session, user, IdempotencyKey(form_key, fingerprint), now, write, 200)
-        outcome = DONE[verb]
-    except NotFound:
-        return error_page(request, user, 404)
-    except Problem as problem:
-        resolved = problem.extra.get("state") == EscalationState.resolved
-        outcome = "bereits-erledigt" if resolved else "abgelehnt"
-    return _back(outcome)
-
-
-def _back(outcome: str) -> RedirectResponse:
-    return RedirectResponse(f"/dashboard/?hinweis={outcome}#eskalationen", status_code=303)
 
 
 def open_cases(session: Session, registry: Registry, user: User) -> OpenCases:
@@ -276,8 +217,9 @@ def escalation_inbox(
     entries: list[InboxEntry] = []
     for state in INBOX_STATES:
         query = (
-            select(Escalation, Referral.reference)
+            select(Escalation, col(Referral.reference), col(Deadline.due_on))
             .join(Referral, col(Referral.id) == Escalation.referral_id)
+            .join(Deadline, col(Deadline.id) == Escalation.deadline_id)
             .where(visible(user), Escalation.state == state)
             .order_by(col(Escalation.created_at).desc(), col(Escalation.id).desc())
             .limit(limit)
@@ -290,8 +232,11 @@ def escalation_inbox(
                 state=e.state,
                 since=e.created_at.astimezone(BERLIN),
                 assigned_to=e.assigned_to,
+                due_on=due_on,
+                level=e.level,
+                raised_at=e.raised_at.astimezone(BERLIN) if e.raised_at else None,
             )
-            for e, reference in session.exec(query)
+            for e, reference, due_on in session.exec(query)
         )
     entries.sort(key=lambda e: (e.since, e.id), reverse=True)
     return entries[:limit], int(total)
@@ -320,13 +265,24 @@ def _csv(session: Session, registry: Registry, user: User, today: date, table: T
         inbox, _ = escalation_inbox(session, user, None)
         return csv_response(
             name,
-            ("Nr.", "Aktenzeichen", "Grund", "Status", "Seit", "Zugewiesen an"),
+            (
+                "Nr.",
+                "Aktenzeichen",
+                "Grund",
+                "Überfällig",
+                "Status",
+                "Stufe",
+                "Seit",
+                "Zugewiesen an",
+            ),
             (
                 (
                     e.id,
                     e.reference,
                     e.reason,
+                    e.overdue(today),
                     ESCALATION_STATES.get(e.state, e.state),
+                    e.level,
                     f"{e.since:%d.%m.%Y %H:%M}",
                     e.assigned_to,
                 )

@@ -11,8 +11,10 @@ the writing provider); otherwise sections 2-6 say so. Every download is audited
 outside the user's view, of another case or that does not exist answers the same German
 404 page as the case page.
 
-Rendered with fpdf2 and the core font Helvetica (Latin-1); typographic characters outside
-Latin-1 („“–…) are replaced by ASCII equivalents.
+Rendered with fpdf2 as an accessible, tagged PDF in a Unicode font (`api.dashboard.pdf_layout`:
+Source Sans Pro, so "Yılmaz" and „Łukasiewicz“ print as written; language de-DE, title,
+bookmarks, headings and paragraphs tagged). The Auftraggeber is the jobcenter of the case's
+site (`Site.jobcenter`), else the setting ``KEL_JOBCENTER_NAME`` (`voucher_pdf.issuer`).
 """
 
 from __future__ import annotations
@@ -24,25 +26,26 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from sqlmodel import Session, col, select
 
 from api.access import referral_for
 from api.dashboard.cases import error_page
+from api.dashboard.pdf_layout import TaggedPdf
+from api.dashboard.voucher_pdf import issuer
 from api.dashboard.web import DashboardUser
-from api.deps import NowDep, RegistryDep, SessionDep
+from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
 from api.views import may_read_content
 from models.clock import local_date
 from models.german import datum
 from models.process import Registry
+from models.settings import Settings
 from models.tables import Feedback, Provider, Referral, Voucher
 from tasks.repository import Actor, NotFound, audit
 from tasks.visibility import content_scope
 
 router = APIRouter()
 
-#: fpdf2 compresses page streams; tests switch this off to find the text in the raw bytes.
+#: fpdf2 compresses page streams; off, the raw PDF can be read (text is glyph ids: use pypdf).
 COMPRESS = True
 
 REPORT_TITLES = {
@@ -65,31 +68,6 @@ SECTIONS = (
     ("6. Sonstiges (u. a. Mitwirkung des Ratsuchenden)", "mitwirkung"),
 )
 
-_ASCII = str.maketrans(
-    {
-        "„": '"',
-        "“": '"',
-        "”": '"',
-        "‚": "'",
-        "‘": "'",
-        "’": "'",
-        "–": "-",
-        "—": "-",
-        "−": "-",
-        "…": "...",
-        "•": "-",
-        "€": "EUR",
-        "\u202f": " ",
-        "\u2009": " ",
-        "\u200b": "",
-    }
-)
-
-
-def latin1(text: str) -> str:
-    """`text` in the core font's Latin-1: typography as ASCII, anything else as ``?``."""
-    return text.translate(_ASCII).encode("latin-1", "replace").decode("latin-1")
-
 
 @dataclass(frozen=True)
 class ReportSheet:
@@ -110,7 +88,7 @@ class ReportSheet:
 
 
 def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else ("ja" if value else "nein")
+    return "–" if value is None else ("ja" if value else "nein")
 
 
 def _goals(feedback: Feedback, registry: Registry, service_type: str) -> str:
@@ -149,8 +127,10 @@ def report_sheet(
     *,
     may_read: bool,
     today: date,
+    settings: Settings,
 ) -> ReportSheet:
-    """The form's data; sections 2-6 are `WITHHELD` unless `may_read`."""
+    """The form's data; sections 2-6 are `WITHHELD` unless `may_read`; the Auftraggeber
+    is the jobcenter of the referral's site (`issuer`)."""
     provider = session.get(Provider, referral.provider_id) if referral.provider_id else None
     vouchers = session.exec(
         select(Voucher).where(Voucher.referral_id == referral.id).order_by(col(Voucher.id))
@@ -172,10 +152,10 @@ def report_sheet(
     return ReportSheet(
         title=REPORT_TITLES[feedback.kind],
         kind_note=KIND_NOTES[feedback.kind],
-        commissioner=f"Jobcenter {registry.kommune}",
-        provider=provider.name if provider else "-",
+        commissioner=issuer(session, referral.site, settings).jobcenter,
+        provider=provider.name if provider else "–",
         reference=referral.reference,
-        voucher=voucher.number if voucher else "-",
+        voucher=voucher.number if voucher else "–",
         service=registry.service(referral.service_type).title,
         received_on=feedback.received_on,
         printed_on=today,
@@ -189,95 +169,46 @@ def report_sheet(
     )
 
 
-class _Form(FPDF):
-    """A4 portrait with a confidentiality footer and page numbers."""
-
-    def __init__(self, footer: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.footer_text = latin1(footer)
-        self.set_margins(20, 18, 20)
-        self.set_auto_page_break(auto=True, margin=20)
-
-    def footer(self) -> None:
-        self.set_y(-14)
-        self.set_font("Helvetica", "", 8)
-        self.cell(0, 5, f"{self.footer_text} - Seite {self.page_no()}/{{nb}}", align="C")
-
-    def line_of(self, label: str, value: str, *, width: float = 45) -> None:
-        self.set_font("Helvetica", "B", 10)
-        self.cell(width, 6, latin1(label))
-        self.set_font("Helvetica", "", 10)
-        self.multi_cell(0, 6, latin1(value), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-    def heading(self, text: str) -> None:
-        self.ln(3)
-        self.set_font("Helvetica", "B", 11)
-        self.cell(0, 7, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-    def paragraph(self, text: str, *, note: bool = False) -> None:
-        self.set_font("Helvetica", "I" if note else "", 10)
-        self.multi_cell(
-            0, 5, latin1(text), border="B", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
-
-
 def render_report(sheet: ReportSheet, *, compress: bool = True) -> bytes:
-    """The PDF of `sheet` (seed 002 §4.6.5 form)."""
-    pdf = _Form(
-        f"{sheet.title} {sheet.reference} - vertraulich: Sozialdaten (§ 35 SGB I), "
-        f"erstellt am {datum(sheet.printed_on)} mit kel-flow"
+    """The PDF of `sheet` (seed 002 §4.6.5 form), tagged (`api.dashboard.pdf_layout`)."""
+    pdf = TaggedPdf(
+        title=f"{sheet.title} {sheet.reference}",
+        footer=f"{sheet.title} {sheet.reference} – vertraulich: Sozialdaten "
+        f"(§\u00a035 SGB\u00a0I), erstellt am {datum(sheet.printed_on)} mit kel-flow",
+        compress=compress,
     )
-    pdf.set_compression(compress)
-    pdf.set_title(latin1(f"{sheet.title} {sheet.reference}"))
-    pdf.set_author("kel-flow")
     pdf.add_page()
-    half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
-    pdf.set_font("Helvetica", "", 10)
+    half = pdf.epw / 2
     top = pdf.get_y()
-    pdf.multi_cell(half, 5, latin1(f"Kooperationspartner:\n{sheet.provider}"))
+    pdf.paragraph(f"Kooperationspartner:\n{sheet.provider}", size=10, height=5, width=half)
     left_bottom = pdf.get_y()
     pdf.set_xy(pdf.l_margin + half, top)
-    pdf.multi_cell(
-        half,
-        5,
-        latin1(f"Auftraggeber: {sheet.commissioner}\nAz.: {sheet.reference}"),
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
+    pdf.paragraph(
+        f"Auftraggeber: {sheet.commissioner}\nAz.: {sheet.reference}", size=10, height=5, width=half
     )
     pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, latin1(sheet.title), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("Helvetica", "", 10)
-    pdf.cell(
-        0,
-        5,
-        latin1(f"{sheet.kind_note}, eingegangen am {datum(sheet.received_on)}"),
-        align="C",
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
+    pdf.heading(sheet.title, level=1, align="C")
+    pdf.paragraph(
+        f"{sheet.kind_note}, eingegangen am {datum(sheet.received_on)}", size=10, align="C"
     )
     pdf.heading("1. Persönliche Daten des Ratsuchenden (pseudonymisiert)")
-    pdf.line_of("Gutschein-Nr.:", sheet.voucher)
-    pdf.line_of("Aktenzeichen:", sheet.reference)
-    pdf.line_of("Träger:", sheet.provider)
-    pdf.line_of("Leistungsart:", sheet.service)
-    pdf.set_font("Helvetica", "I", 9)
-    pdf.multi_cell(
-        0,
-        5,
-        latin1(
-            "Name und Anschrift führt kel-flow nicht; die Zuordnung erfolgt über "
-            "Aktenzeichen und Gutschein-Nr. im Fachverfahren."
-        ),
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
+    pdf.labelled("Gutschein-Nr.:", sheet.voucher)
+    pdf.labelled("Aktenzeichen:", sheet.reference)
+    pdf.labelled("Träger:", sheet.provider)
+    pdf.labelled("Leistungsart:", sheet.service)
+    pdf.paragraph(
+        "Name und Anschrift führt kel-flow nicht; die Zuordnung erfolgt über "
+        "Aktenzeichen und Gutschein-Nr. im Fachverfahren.",
+        size=9,
+        style="I",
+        height=5,
     )
     pdf.ln(1)
-    pdf.line_of("Stand:", ", ".join(f"{label}: {value}" for label, value in sheet.status))
+    pdf.labelled("Stand:", ", ".join(f"{label}: {value}" for label, value in sheet.status))
     for title, text in sheet.sections:
         pdf.heading(title)
-        pdf.paragraph(text, note=sheet.withheld)
-    return bytes(pdf.output())
+        pdf.paragraph(text, size=10, style="I" if sheet.withheld else "", height=5, border="B")
+    return pdf.render()
 
 
 def _filename(sheet: ReportSheet, feedback_id: int) -> str:
@@ -293,6 +224,7 @@ def report_pdf(
     user: DashboardUser,
     session: SessionDep,
     registry: RegistryDep,
+    settings: SettingsDep,
     now: NowDep,
 ) -> Response:
     """The Zwischen- or Abschlussbericht `feedback_id` of case `reference`; one 404 page for
@@ -336,7 +268,9 @@ def report_pdf(
             format="pdf",
         )
     session.commit()
-    sheet = report_sheet(session, registry, referral, feedback, may_read=may_read, today=today)
+    sheet = report_sheet(
+        session, registry, referral, feedback, may_read=may_read, today=today, settings=settings
+    )
     return Response(
         render_report(sheet, compress=COMPRESS),
         media_type="application/pdf",

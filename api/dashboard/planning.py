@@ -53,6 +53,8 @@ MONTHS = (
 )
 SHORT_MONTHS = tuple(m[:3] for m in MONTHS)
 MAX_SOLL = 100_000
+#: ``hinweis`` codes of the page after a POST (no free text in the URL).
+SAVED = "soll-gespeichert"
 MAX_SITE = 60
 PLANNERS = (Role.coordinator, Role.admin)
 
@@ -111,7 +113,9 @@ class PlanRow:
 
 @dataclass(frozen=True)
 class Planning:
-    """The three tables of one year and service type; `total` is the "gesamt" row."""
+    """The three tables of one year and service type; `total` is the "gesamt" row: the Ist
+    of every site in the view (also of sites without a Soll) against the Soll of the sites
+    that have one (a site without a Soll counts 0 there)."""
 
     year: int
     service_type: str
@@ -122,6 +126,11 @@ class Planning:
     @property
     def current_month(self) -> str | None:
         return MONTHS[self.upto - 1] if self.upto else None
+
+    @property
+    def without_soll(self) -> list[str]:
+        """Sites with an Ist but no Soll in the year: in "gesamt" with their Ist only."""
+        return [r.site for r in self.rows if r.soll_sum == 0 and sum(r.ist) > 0]
 
 
 def months_with_ist(year: int, today: date) -> int:
@@ -386,6 +395,7 @@ def _render(
     entered: Sequence[str] | None = None,
     errors: Sequence[str] = (),
     new_site: str = "",
+    saved: bool = False,
 ) -> HTMLResponse:
     planning = load_planning(session, user, year, service_type, today)
     may_edit = user.role in PLANNERS
@@ -420,6 +430,7 @@ def _render(
         values=list(values),
         errors=list(errors),
         csv_url=f"/dashboard/eintrittsplanung?{query}&format=csv",
+        saved=saved and bool(chosen),
         chart=_chart(planning, service.title),
     )
     if errors:
@@ -439,6 +450,7 @@ def planning_page(
     standort: str | None = None,
     neuer_standort: str | None = None,
     format: str = "html",
+    hinweis: str | None = None,
 ) -> Response:
     """The three tables, the chart, and for coordinators the Soll form; ``format=csv``."""
     if user.role not in (*PLANNERS, Role.caseworker):
@@ -466,7 +478,8 @@ def planning_page(
         )
     chosen = (neuer_standort or "").strip() or (standort or "").strip()
     site = chosen[:MAX_SITE] or None
-    return _render(request, user, session, registry, today, year, service_type, site)
+    saved = hinweis == SAVED and user.role in PLANNERS
+    return _render(request, user, session, registry, today, year, service_type, site, saved=saved)
 
 
 @router.post(
@@ -483,7 +496,8 @@ def planning_save(
     now: NowDep,
     form: Annotated[SollForm, Form()],
 ) -> Response:
-    """Save the Soll of one site for the twelve months, then back to the tables (303)."""
+    """Save the Soll of one site for the twelve months, then back to the page (303) with
+    ``hinweis=soll-gespeichert``: it confirms the save in a role=status message."""
     if user.role not in PLANNERS:
         return _forbidden(request, user)
     _check_service(registry, form.leistungsart)
@@ -509,5 +523,7 @@ def planning_save(
             new_site=form.neuer_standort.strip(),
         )
     save_plan(session, user, now, form.jahr, form.leistungsart, site, values)
-    query = urlencode({"jahr": form.jahr, "leistungsart": form.leistungsart, "standort": site})
-    return RedirectResponse(f"/dashboard/eintrittsplanung?{query}#tabellen", status_code=303)
+    query = urlencode(
+        {"jahr": form.jahr, "leistungsart": form.leistungsart, "standort": site, "hinweis": SAVED}
+    )
+    return RedirectResponse(f"/dashboard/eintrittsplanung?{query}#meldung", status_code=303)

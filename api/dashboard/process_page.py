@@ -11,6 +11,7 @@ export-bpmn`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
@@ -124,13 +125,23 @@ def overdue_by_deadline(
     return {(state, kind): int(n) for state, kind, n in rows}
 
 
+@dataclass(frozen=True)
+class StateRow:
+    """One line of the figures table: state title, open cases, case-list link, and the
+    overdue deadlines of cases in that state as (deadline title, count)."""
+
+    title: str
+    cases: int
+    url: str
+    late: list[tuple[str, int]]
+
+
 def _rows(
     service: ServiceConfig,
     states: dict[str, int],
     overdue: dict[tuple[str, str], int],
     link: Callable[..., str],
-) -> list[tuple[str, int, str, list[tuple[str, int]]]]:
-    """Per state: title, open cases, link, and (deadline title, overdue) pairs."""
+) -> list[StateRow]:
     process = service.process
     result = []
     for name, state in process.states.items():
@@ -139,5 +150,5 @@ def _rows(
             for (s, kind), n in sorted(overdue.items())
             if s == name and kind in process.deadlines
         ]
-        result.append((state.title, states.get(name, 0), link(state=name), late))
+        result.append(StateRow(state.title, states.get(name, 0), link(state=name), late))
     return result

@@ -111,8 +111,8 @@ def csv_number(value: float | None, digits: int = 1) -> str:
 
 
 def csv_share(value: float | None) -> str:
-    """A share as ``"60,0 %"``; None -> ""."""
-    return prozent(value, missing="")
+    """A share as ``"60,0 %"`` (plain space: a CSV cell, not a line of text); None -> ""."""
+    return prozent(value, missing="", space=" ")
 
 
 def display_names(providers: Iterable[Provider]) -> dict[int, str]:
@@ -216,7 +216,7 @@ def _display(value: Any, field_name: str, *, csv: bool) -> str:
     if value is None:
         return "" if csv else "–"
     if field_name == "share_u25":
-        return csv_share(value)
+        return csv_share(value) if csv else prozent(value)  # "12,5 %" on the page
     if isinstance(value, int):
         return str(value)
     return csv_number(value)

@@ -19,6 +19,7 @@ from api.dashboard import (
     pdf,
     planning,
     portal,
+    process_page,
     providers,
     reports,
     worklists,
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
         reports,
         planning,
         pdf,
+        process_page,
     ):
         router.include_router(module.router)
     app.include_router(router)

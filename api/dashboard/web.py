@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.security import authenticate
-from models.german import datum, zahl
+from models.german import anzahl, datum, numerus, prozent, zahl
 from models.tables import User
 
 COOKIE = "kel_sitzung"
@@ -36,6 +36,11 @@ def _zahl(value: float | None, digits: int = 0) -> str:
 
 TEMPLATES.env.filters["datum"] = datum
 TEMPLATES.env.filters["zahl"] = _zahl
+#: ``{{ n|anzahl("Tag", "Tagen") }}`` -> "1 Tag" / "3 Tagen"; ``{{ n|numerus("Fall", "Fälle") }}``
+#: the noun alone; ``{{ 0.125|prozent }}`` -> "12,5 %" (models.german)
+TEMPLATES.env.filters["anzahl"] = anzahl
+TEMPLATES.env.filters["numerus"] = numerus
+TEMPLATES.env.filters["prozent"] = prozent
 
 
 class LoginRequired(Exception):
@@ -79,6 +84,7 @@ def dashboard_user(
     a logged-out or revoked session or an inactive account needs a new login)."""
     token = request.cookies.get(COOKIE)
     found = authenticate(session, token, settings, now) if token else None
+    session.commit()  # end the read before the page's thread hop (`api.deps.current_login`)
     if found is None:
         raise LoginRequired
     request.state.user = found[0]  # a 403/404 page for this user is audited (api.denials)

@@ -14,8 +14,9 @@ from api.deps import CurrentUser, NowDep, SessionDep, require
 from api.errors import Problem
 from api.idempotency import IdempotencyDep, idempotent
 from api.schemas import EscalationOut, EscalationUpdate
-from api.views import escalation_out
-from models.tables import Escalation, EscalationState, Referral, Role, User
+from api.views import escalation_due_on, escalation_out
+from models.clock import local_date
+from models.tables import Deadline, Escalation, EscalationState, Referral, Role, User
 from tasks.repository import Actor, NotFound, audit
 
 router = APIRouter(prefix="/escalations", tags=["Eskalationen"])
@@ -26,20 +27,24 @@ Action = Literal["acknowledge", "resolve", "assign"]
 def list_escalations(
     user: CurrentUser,
     session: SessionDep,
+    now: NowDep,
     state: Annotated[str | None, Query(description="open, acknowledged, resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EscalationOut]:
     """Eskalationen zu überschrittenen Fristen (Mindeststandards seed 002 §4.2), neueste
-    zuerst; sichtbar wie die zugehörigen Zuweisungen."""
+    zuerst; sichtbar wie die zugehörigen Zuweisungen. Offene zählen die Tage der
+    Überschreitung bis heute (`days_overdue`, `overdue_text`)."""
     query = (
-        select(Escalation, Referral.reference)
+        select(Escalation, col(Referral.reference), col(Deadline.due_on))
         .join(Referral, col(Referral.id) == Escalation.referral_id)
+        .join(Deadline, col(Deadline.id) == Escalation.deadline_id)
         .where(visible(user))
     )
     if state:
         query = query.where(Escalation.state == state)
     rows = session.exec(query.order_by(col(Escalation.id).desc()).limit(limit)).all()
-    return [escalation_out(e, reference) for e, reference in rows]
+    today = local_date(now)
+    return [escalation_out(e, ref, due_on=due, today=today) for e, ref, due in rows]
 
 
 @router.post(
@@ -65,7 +70,8 @@ def act_on_escalation(
         change_escalation(
             session, escalation, action, user, now, body.assigned_to if body else None
         )
-        return escalation_out(escalation, reference)
+        due_on = escalation_due_on(session, escalation)
+        return escalation_out(escalation, reference, due_on=due_on, today=local_date(now))
 
     return idempotent(session, user, idem, now, write, status_code=200)
 
@@ -104,6 +110,7 @@ def change_escalation(
         escalation.state, escalation.acknowledged_at = EscalationState.acknowledged, now
     elif action == "resolve":
         escalation.state, escalation.resolved_at = EscalationState.resolved, now
+        escalation.resolved_by = user.username
     else:
         if not assigned_to:
             raise Problem(422, "assigned_to fehlt.")

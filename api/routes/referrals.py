@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, func, select
 
 from api.access import check_may_report, check_may_start, referral_for, visible
+from api.consents import consent_writer
 from api.deps import (
     CurrentUser,
     NowDep,
@@ -31,11 +32,10 @@ from api.schemas import (
     ReferralSummary,
 )
 from api.service import Submission, submit
-from api.views import consent_provider, detail, provider_codes, summary
+from api.views import detail, provider_codes, summary
 from models.clock import local_date
 from models.commands import ReferralEvent, StartReferral
-from models.tables import Consent, Deadline, DeadlineState, Provider, Referral, Role
-from tasks.repository import Actor, audit
+from models.tables import Deadline, DeadlineState, Provider, Referral, Role
 
 router = APIRouter(prefix="/referrals", tags=["Zuweisungen"])
 
@@ -207,24 +207,5 @@ def grant_consent(
     `consent_withdrawn`. Die Entbindung nennt einen Träger (`provider_code`, Standard:
     der aktuelle Träger des Falls); nur diesem gibt sie Inhalte frei."""
     referral = referral_for(session, user, reference)
-    referral_id = referral.id
-    assert referral_id is not None
-    check_dates(body, local_date(now), settings)  # expires_on after granted_on, both bounded
-    named = consent_provider(session, referral, body.provider_code)
-
-    def write() -> ConsentOut:
-        fields = body.model_dump(exclude={"provider_code"})
-        session.add(Consent(referral_id=referral_id, provider_id=named.id, **fields))
-        audit(
-            session,
-            now,
-            Actor(user.username, user.role),
-            "consent_granted",
-            referral_id,
-            form=body.form,
-            scope=body.scope,
-            provider_id=named.id,
-        )
-        return ConsentOut(reference=reference, provider_code=named.code, **fields)
-
+    write = consent_writer(session, referral, body, user=user, now=now, settings=settings)
     return idempotent(session, user, idem, now, write, status_code=201)

@@ -20,7 +20,7 @@ from sqlmodel import select
 from models.clock import FakeClock
 from models.tables import AuditEvent, Command, Feedback, IdempotencyRecord, Referral
 from tests.api.conftest import ApiClient, count, feedback_event, referral_body
-from tests.factories import World
+from tests.factories import World, provider
 
 ClientFor = Callable[[str], ApiClient]
 WITHHELD = {"need_group": None, "modules": None, "content": None, "content_withheld": True}
@@ -235,15 +235,17 @@ def test_the_audit_trail_is_readable_for_the_admin_too(
     assert [e["action"] for e in entries] == ["feedback_content_read", "first_feedback"]
 
 
-def test_sucht_without_consent_cannot_be_created_and_nothing_is_recorded(
+def test_psychosozial_without_consent_cannot_be_created_and_nothing_is_recorded(
     client_for: ClientFor, app: Any, kel: World
 ) -> None:
+    # Sucht may start without one since seed 003 (tests/integration/test_consent_rules.py)
+    kel.add(provider("PSY-AWO", ("psychosozial",)))
     tables = (Command, Referral, AuditEvent, IdempotencyRecord)
     before = {t.__name__: count(kel, t) for t in tables}
 
     answer = client_for("ifk.aachen").write(
         "/api/v1/referrals",
-        referral_body("AC-SUCHT-1", service_type="sucht", provider_code="SUCHT-CARITAS"),
+        referral_body("AC-PSY-1", service_type="psychosozial", provider_code="PSY-AWO"),
     )
 
     assert answer.status_code == 422

@@ -281,7 +281,15 @@ def test_an_intake_dated_9999_12_31_is_refused_with_422(client_for: ClientFor) -
 # --- query parameters: no 5xx for anything ---------------------------------------------------
 
 HOSTILE = ["9999-12-31", "0001-01-01", "-1", str(10**20), "abc", "%00", "", "2026-02-30"]
-PATH_VALUES = {"reference": "AC-CAR-1", "feedback_id": "1", "username": "admin"}
+PATH_VALUES = {
+    "reference": "AC-CAR-1",
+    "feedback_id": "1",
+    "username": "admin",
+    "slug": "termin",
+    "token": "x",
+    "code": "SB-CARITAS",
+    "service_type": "schulden",
+}
 
 
 def query_params(dependant: Dependant) -> list[str]:

@@ -1,4 +1,7 @@
-"""Every case link in an e-mail leads to that case's dashboard page (one URL helper)."""
+"""Every case link in an e-mail leads to that case's dashboard page (one URL helper).
+
+A reminder to a provider links to the form of its Frist instead, through a signed link
+(`models.form_links`): tested in tests/dashboard/test_provider_portal.py."""
 
 from __future__ import annotations
 

@@ -26,8 +26,22 @@ PAGES = {
         "/dashboard/kennzahlen",
         "/dashboard/eintrittsplanung",
         "/dashboard/halbjahresbericht",
+        "/dashboard/prozess",
+        "/dashboard/faelle",
+        "/dashboard/faelle?zustand=alle&sortierung=aktenzeichen",
+        "/dashboard/eskalationen",
+        "/dashboard/faelle/Z-OK",  # the caseworker section (Gutschein, consents) of a case
     ],
-    "caritas": ["/dashboard/", "/dashboard/faelle/Z-OK"],
+    "caritas": [
+        "/dashboard/",
+        "/dashboard/faelle/Z-OK",
+        "/dashboard/faelle",
+        "/dashboard/portal",  # Träger-Portal (issue 8.3): Gutschein-Eingang, forms, links
+        "/dashboard/faelle/Z-OK/meldung/zwischenbericht",
+        "/dashboard/faelle/Z-OK/meldung/abbruch",
+        "/dashboard/faelle/Z-STUCK/meldung/termin",  # not allowed in its state: 409 page
+        "/dashboard/link/kein-gueltiger-link",
+    ],
 }
 
 

@@ -36,21 +36,26 @@ def test_a_coordinator_finds_an_overdue_case_and_acknowledges_its_escalation(
     page = log_in(browser, served, "koordination")
     shot(page, "uebersicht")
     overdue = page.locator("#ueberfaellige-fristen").locator("..")
-    expect(overdue.get_by_role("link", name="Z-OK").first).to_be_visible()
+    overdue.locator('a[href="/dashboard/faelle?ueberfaellig=1"]').click()  # overdue cases
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fälle")
+    expect(page.get_by_role("link", name="Z-OK")).to_be_visible()
 
-    overdue.get_by_role("link", name="Z-OK").first.click()
+    page.get_by_role("link", name="Z-OK").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Z-OK")
     expect(page.get_by_text("1. Rückmeldung").first).to_be_visible()
     shot(page, "fall")
-    page.go_back()
 
+    page.get_by_role("link", name="Eskalationen dieses Falls bearbeiten").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Eskalationen")
     acknowledge = page.get_by_role("button", name=re.compile(r"\(Z-OK\) quittieren")).first
     label = acknowledge.get_attribute("aria-label")
     acknowledge.click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Übersicht")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Eskalationen")
+    expect(page.get_by_role("status")).to_contain_text("wurde quittiert")
     expect(page.get_by_role("button", name=label or "")).to_have_count(0)
-    row = page.locator("#tabelle-escalations tr", has_text="Z-OK").first
+    row = page.locator("#tabelle-eskalationen tr", has_text="Z-OK").first
     expect(row).to_contain_text("quittiert")
+    expect(row).to_be_focused()
 
 
 def test_a_coordinator_enters_a_soll_and_sees_the_deviation(served: str, browser: Browser) -> None:
@@ -69,6 +74,7 @@ def test_a_coordinator_enters_a_soll_and_sees_the_deviation(served: str, browser
 
 def test_a_provider_sees_only_its_own_cases(served: str, browser: Browser) -> None:
     page = log_in(browser, served, "caritas")
+    page.goto(f"{served}/dashboard/faelle")
     body = page.locator("main")
     expect(body).to_contain_text("Z-OK")
     expect(body).not_to_contain_text("Z-OTHER")

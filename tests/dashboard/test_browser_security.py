@@ -40,6 +40,15 @@ JWT_SECRET = "4f1c9a7e2b5d8f0a3c6e9b2d5f8a1c4e7b0d3f6a9c2e5b8d1f4a7c0e3b6d9f2a"
 PASSWORD = "Sicherheit-2026!"
 STARTED = date(2026, 3, 2)
 SCRIPT = "<script>alert(1)</script>"
+#: The one script of the dashboard: a file of this origin (CSP script-src 'self').
+KEL_JS = '<script src="/static/kel.js" defer></script>'
+
+
+def inline_scripts(html: str) -> int:
+    """``<script`` tags other than the dashboard's own ``kel.js``."""
+    return html.replace(KEL_JS, "").count("<script")
+
+
 IMAGE = "<img src=x onerror=alert(2)>"
 USERS = {
     "koordination": ("coordinator", None),
@@ -154,14 +163,14 @@ def test_report_content_with_script_and_img_comes_back_escaped_on_the_case_page(
     html = login("traeger.evil").get("/dashboard/faelle/AC-1").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the provider's own report
     assert "&lt;img src=x onerror=alert(2)&gt;" in html
-    assert "<script" not in html
+    assert inline_scripts(html) == 0
     assert "<img" not in html
 
 
 def test_a_provider_name_with_markup_is_escaped_for_the_coordinator(login: Login) -> None:
     html = login("koordination").get("/dashboard/faelle/AC-1").text
     assert "Träger &lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script" not in html
+    assert inline_scripts(html) == 0
 
 
 def test_the_login_page_reflects_next_escaped_or_not_at_all(
@@ -169,7 +178,7 @@ def test_the_login_page_reflects_next_escaped_or_not_at_all(
 ) -> None:
     browser = clients()
     hostile = browser.get("/dashboard/anmelden", params={"next": f'/dashboard/">{SCRIPT}'}).text
-    assert "<script" not in hostile
+    assert inline_scripts(hostile) == 0
     assert '<input type="hidden" name="next" value="/dashboard">' in hostile
     query = "/dashboard/kennzahlen?von=2026-01-01&bis=2026-03-31"
     kept = browser.get("/dashboard/anmelden", params={"next": query}).text
@@ -179,7 +188,7 @@ def test_the_login_page_reflects_next_escaped_or_not_at_all(
 def test_dashboard_templates_hold_no_inline_script_or_style_the_csp_would_block() -> None:
     inline = re.compile(r"<script|<style|\sstyle\s*=|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
     found = {
-        path.name: inline.findall(path.read_text(encoding="utf-8"))
+        path.name: inline.findall(path.read_text(encoding="utf-8").replace(KEL_JS, ""))
         for path in TEMPLATES.glob("*.j2")
     }
     assert {name: hits for name, hits in found.items() if hits} == {}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from sqlmodel import select
 
 from api.dashboard import pdf
@@ -417,15 +418,16 @@ SECTION_TITLES = [
 ]
 
 
-def pdf_string(text: str) -> bytes:
-    """`text` as drawn in an uncompressed page stream: Latin-1, ``\\ ( )`` escaped."""
-    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    return escaped.encode("latin-1")
+def pdf_text(body: bytes) -> str:
+    """The text of every page (pypdf: the embedded Unicode font maps glyphs back to
+    text), whitespace collapsed so that wrapped lines read as one."""
+    reader = PdfReader(io.BytesIO(body))
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
 
 
 def in_pdf(body: bytes, text: str) -> bool:
-    """Whether `text` is drawn on the page (the core font Helvetica writes plain strings)."""
-    return pdf_string(text) in body
+    """Whether `text` is printed in the PDF."""
+    return " ".join(text.split()) in pdf_text(body)
 
 
 @pytest.fixture
@@ -518,7 +520,7 @@ def test_without_consent_the_pdf_has_the_form_but_no_content(
         assert in_pdf(body, title), title
     for label in ("GS-2026-00042", "AC-PDF-1", "Träger SB-CARITAS", "Schuldnerberatung"):
         assert in_pdf(body, label), label
-    assert body.count(pdf_string(pdf.WITHHELD)) == 5  # sections 2 to 6
+    assert pdf_text(body).count(pdf.WITHHELD) == 5  # sections 2 to 6
     for text in (
         "Zwölf",
         "Schuldenbereinigungsplan",
@@ -540,7 +542,7 @@ def test_with_consent_the_pdf_shows_the_content_and_the_read_is_audited(
 
     assert in_pdf(body, "Zwölf Gläubiger, Kontopfändung")
     assert in_pdf(body, "Pfändungsschutzkonto eingerichtet")
-    assert in_pdf(body, 'Unterlagen vollständig "pünktlich" gebracht')  # „“ as ASCII quotes
+    assert in_pdf(body, "Unterlagen vollständig „pünktlich“ gebracht")  # Unicode font
     assert in_pdf(body, "Hilfebedarfsgruppe: 2")
     assert in_pdf(body, "- Modul 1 Basisberatung: 1,5 Std.")
     assert not in_pdf(body, "Inhalt nicht freigegeben")
@@ -599,7 +601,7 @@ def test_after_a_reroute_the_new_provider_gets_the_earlier_providers_report_with
     answer = browser("traeger.diakonie").get(pdf_url(report["interim_report"]))
 
     assert answer.status_code == 200
-    assert answer.content.count(pdf_string(pdf.WITHHELD)) == 5
+    assert pdf_text(answer.content).count(pdf.WITHHELD) == 5
     assert not in_pdf(answer.content, "Zwölf Gläubiger, Kontopfändung")
     assert not in_pdf(answer.content, "Hilfebedarfsgruppe: 2")
     assert content_reads(kel) == []

@@ -87,7 +87,9 @@ def apis(any_db_url: str, tmp_path: Path) -> Iterator[list[str]]:
     try:
         for url in urls:
             wait_until(
-                lambda u=url: httpx.get(f"{u}/api/v1/health").status_code == 200, 60, f"API {url}"
+                lambda u=url: httpx.get(f"{u}/api/v1/health").status_code in (200, 503),
+                60,
+                f"API {url}",
             )
         yield urls
     finally:

@@ -96,19 +96,24 @@ def test_a_referral_runs_from_intake_to_closure_through_the_flows(
     assert "Eskalation" in escalation_mail["Subject"]
 
 
-def test_flow_runs_are_tagged_with_the_case_id(flow_env: World) -> None:
+def test_flow_runs_are_tagged_with_the_cases_aktenzeichen(flow_env: World) -> None:
+    """The tag the case page links to (`models.urls.prefect_runs_url`): ``fall-<Aktenzeichen>``,
+    never the database id."""
     kel = flow_env
+    kel.execute("start_referral", "Z-6", START, start_referral(customer_number="K6"))
     command = kel.execute("start_referral", "Z-7", START, start_referral())
     assert command.id is not None
 
     state = carry_out_follow_ups(command.id, return_state=True)
+    # the morning of the reminders to the provider, for both cases
+    sweep = sweep_at(at(START + timedelta(days=11), 6), return_state=True)
 
-    with kel.session() as s:
-        referral_id = s.exec(select(Referral.id)).one()
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
-    assert run.name == f"folgen-befehl-{command.id}"
-    assert f"fall-{referral_id}" in run.tags
+        swept = client.read_flow_run(sweep.state_details.flow_run_id)
+    assert run.name == "Z-7 · Zuweisung angelegt"  # the step, not the command id (issue 10)
+    assert [t for t in run.tags if t.startswith("fall-")] == ["fall-Z-7"]
+    assert {"fall-Z-6", "fall-Z-7"} <= set(swept.tags)
 
 
 def test_a_sweep_after_downtime_catches_up_once(flow_env: World) -> None:

@@ -85,7 +85,7 @@ def test_starting_a_referral_issues_a_voucher_and_opens_three_deadlines_per_26_s
     assert audit.detail["state_to"] == "voucher_issued"
 
 
-@pytest.mark.parametrize("service_type", ["sucht", "psychosozial"])
+@pytest.mark.parametrize("service_type", ["psychosozial"])  # Sucht: test_consent_rules.py
 def test_addiction_or_psychosocial_counselling_without_consent_is_rejected(
     kel: World, service_type: str
 ) -> None:

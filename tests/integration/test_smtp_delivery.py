@@ -13,7 +13,8 @@ SENDER = "kel-flow@jobcenter.example"
 CONTEXT = {
     "provider_name": "Caritas Suchtberatung",
     "voucher_number": "GS-2025-0099",
-    "referral_id": "ref-7",
+    "referral_id": 7,
+    "reference": "Z-000007",
     "service_title": "Suchtberatung",
     "deadline_title": "1. Rückmeldung",
     "due_on": date(2025, 6, 2),

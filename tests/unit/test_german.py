@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from models.german import datum, prozent, zahl
+from models.german import anzahl, datum, prozent, zahl
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,17 @@ def test_numbers_take_a_decimal_comma_and_the_thousands_separator_asked_for() ->
     assert zahl(None, missing="") == ""
 
 
-def test_shares_are_written_as_percent_with_one_decimal() -> None:
-    assert prozent(0.125) == "12,5 %"
-    assert prozent(-0.086) == "-8,6 %"
+def test_shares_are_written_as_percent_with_one_decimal_and_a_non_breaking_space() -> None:
+    assert prozent(0.125) == "12,5\u00a0%"
+    assert prozent(-0.086) == "-8,6\u00a0%"
+    assert prozent(0.6, space=" ") == "60,0 %"  # a CSV cell
     assert prozent(None) == "–"
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(0, "0 Tage"), (1, "1 Tag"), (2, "2 Tage"), (-1, "-1 Tag"), (12345, "12\u202f345 Tage")],
+)
+def test_counts_take_the_noun_in_singular_only_for_one(count: int, expected: str) -> None:
+    assert anzahl(count, "Tag", "Tage") == expected
+    assert anzahl(None, "Tag", "Tage") == "–"

@@ -14,7 +14,8 @@ TEMPLATE_DIR = Path(__file__).parents[2] / "notifications" / "templates"
 CONTEXT = {
     "provider_name": "Diakonie Schuldnerberatung",
     "voucher_number": "GS-2025-0042",
-    "referral_id": "ref-12",
+    "referral_id": 12,
+    "reference": "Z-000012",
     "service_title": "Schuldnerberatung",
     "deadline_title": "1. Rückmeldung",
     "due_on": date(2025, 3, 14),
@@ -53,10 +54,13 @@ def test_every_template_renders_a_german_subject_text_and_html(template: str) ->
 
 
 def test_provider_reminder_names_voucher_and_deadline_in_the_subject() -> None:
-    message = rendered("provider_reminder", due_on=date(2025, 3, 4))
+    message = rendered("provider_reminder", due_on=date(2025, 3, 4), deadline_title="Erstgespräch")
+    interim = rendered("provider_reminder", deadline_title="Zwischenmeldung")
 
     assert message.subject == "Erinnerung: Erstgespräch für Gutschein GS-2025-0042 bis 04.03.2025"
-    assert "Mindeststandard Düsseldorf, seed 002 §4.2" in message.text
+    assert interim.subject.startswith("Erinnerung: Zwischenmeldung für Gutschein GS-2025-0042")
+    assert "vereinbarten Mindeststandards" in message.text
+    assert "seed" not in message.text + message.html  # no source reference of the project
 
 
 def test_escalation_counts_days_in_german() -> None:
@@ -73,7 +77,10 @@ def test_customer_reminder_points_to_the_caseworker_and_has_no_staff_link() -> N
     assert CONTEXT["app_url"] not in message.html
 
 
-@pytest.mark.parametrize("template", [t for t in TEMPLATES if t != "customer_reminder"])
+# customers and the Leistungsträger (funder_notice) have no kel-flow login: no link
+@pytest.mark.parametrize(
+    "template", [t for t in TEMPLATES if t not in ("customer_reminder", "funder_notice")]
+)
 def test_staff_messages_link_to_the_referral_only_when_an_app_url_is_given(template: str) -> None:
     assert CONTEXT["app_url"] in rendered(template).html
     assert CONTEXT["app_url"] in rendered(template).text

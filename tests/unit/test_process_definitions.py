@@ -77,7 +77,7 @@ def test_the_shipped_definitions_load_for_duesseldorf() -> None:
 @pytest.mark.parametrize(
     ("service_type", "consent"),
     [
-        ("sucht", "required"),
+        ("sucht", "status_without"),  # seed 003: Sachstandsbericht without consent
         ("psychosozial", "required"),
         ("schulden", "optional"),
         ("kinderbetreuung", "optional"),
@@ -199,13 +199,13 @@ CASES = [
         "deadlines.first_appointment.ladder.0.offset: Value error, Versatz '-3D'",
         id="ladder-offset-without-P",
     ),
-    pytest.param(
+    pytest.param(  # months are allowed in ladders since issue 10, point 5; years are not
         "kel_referral.yaml",
         "{offset: -P7D,",
-        "{offset: -P1M,",
-        "{offset: -P1M,",
-        "Versatz '-P1M'",
-        id="ladder-offset-in-months",
+        "{offset: -P1Y,",
+        "{offset: -P1Y,",
+        "Versatz '-P1Y'",
+        id="ladder-offset-in-years",
     ),
     pytest.param(
         "kel_referral.yaml",
