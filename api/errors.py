@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.denials import RecordDenials
@@ -207,6 +208,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
         # A last net: dates are bounded at the door (`api.limits.check_dates`).
+        return problem(422, "Ein Datum oder eine Zahl liegt außerhalb des zulässigen Bereichs.")
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        # A last net for what the database refuses to store or compare: a NUL character
+        # (PostgreSQL text cannot hold one) or a number beyond its column's range.
+        if "NUL" in str(exc.orig):
+            return problem(422, "Eine Angabe enthält ein unzulässiges Steuerzeichen (NUL).")
         return problem(422, "Ein Datum oder eine Zahl liegt außerhalb des zulässigen Bereichs.")
 
     @app.exception_handler(StarletteHTTPException)

@@ -20,6 +20,7 @@ from benchmarks.common import (
     Figure,
     children,
     cpu_seconds,
+    cpu_used,
     database_backends,
     peak_rss_mib,
     postgres_database,
@@ -64,8 +65,8 @@ def run_database(
             before = cpu_seconds(api_pids), cpu_seconds(backends)
             level = measure(server.url, tokens, clients, seconds)
             backends += [pid for pid in database_backends(url) if pid not in backends]
-            level.server_cpu = cpu_seconds(api_pids) - before[0]
-            level.database_cpu = cpu_seconds(backends) - before[1]
+            level.server_cpu = cpu_used(before[0], cpu_seconds(api_pids))
+            level.database_cpu = cpu_used(before[1], cpu_seconds(backends))
             console.print(_line(name, processes, level))
             levels.append(level)
         rss = max(

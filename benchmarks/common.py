@@ -233,17 +233,24 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user + system) the processes `pids` have used so far, in seconds."""
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU time (user + system, seconds) each of the processes `pids` has used so far;
+    processes that have ended are left out."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / ticks
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two `cpu_seconds` readings by the processes alive at the
+    second (a process started in between counts in full; one that ended is lost)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def database_backends(url: str) -> list[int]:

@@ -336,8 +336,16 @@ def worker(
 @app.command("check-config")
 def check_config(
     process_dir: Annotated[Path | None, typer.Option(help="Verzeichnis der Prozess-YAML")] = None,
+    cases: Annotated[
+        bool, typer.Option("--cases/--no-cases", help="Laufende Fälle älterer Versionen zeigen")
+    ] = True,
+    database_url: Annotated[
+        str | None, typer.Option(help="Datenbank der laufenden Fälle; ohne: KEL_DATABASE_URL")
+    ] = None,
 ) -> None:
-    """Prozessdefinitionen prüfen (Datei und Zeile jedes Fehlers)."""
+    """Prozessdefinitionen prüfen (Datei und Zeile jedes Fehlers) und zeigen, was eine
+    Änderung für laufende Fälle hieße: sie behalten die Version, mit der sie begannen."""
+    from cli.process import report_running_cases
     from models.process import ProcessDefinitionError, load_registry
 
     try:
@@ -348,6 +356,8 @@ def check_config(
     console.print(
         f"Prozessdefinitionen gültig ({registry.kommune}): " + ", ".join(sorted(registry.services))
     )
+    if cases:
+        report_running_cases(registry, database_url)
 
 
 @app.command()
@@ -406,6 +416,7 @@ def _print_summary(result: object) -> None:
         ("Tage bis Erstgespräch (Median)", _fmt(total.first_appointment_days_median)),
         ("Tage bis Erstgespräch (90. Perzentil)", _fmt(total.first_appointment_days_p90)),
         ("Eskalationen", result.escalations),
+        ("davon am Ende unerledigt (Eingang)", result.open_escalations),
         ("E-Mails zugestellt", result.mails),
         (
             "Befehle angewendet / abgelehnt",

@@ -57,7 +57,7 @@ import statistics
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 NO_PROVIDER = "–"
@@ -329,3 +329,22 @@ def kennzahlen(
     rows = [per_provider[name].row(name) for name in sorted(per_provider, key=_sort_key)]
     rows.append(total.row(TOTAL))
     return rows
+
+
+def per_service_type(
+    cases: Iterable[CaseFacts], period_start: date, period_end: date, titles: dict[str, str]
+) -> list[KennzahlenRow]:
+    """The total row of `kennzahlen` for each Leistungsart of `cases` (issue 10, point 6:
+    Kennzahlen per Leistungsart), named by its title in `titles` (service type -> German
+    title; the service type itself if missing) and in the order of `titles`, then by name.
+    A Leistungsart without any case gets no row. Raises `ValueError` as `kennzahlen`."""
+    grouped: defaultdict[str, list[CaseFacts]] = defaultdict(list)
+    for case in cases:
+        grouped[case.service_type].append(case)
+    order = [k for k in titles if k in grouped] + sorted(set(grouped) - set(titles))
+    return [
+        replace(
+            kennzahlen(grouped[key], period_start, period_end)[-1], provider=titles.get(key, key)
+        )
+        for key in order
+    ]

@@ -41,6 +41,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from models.calendar import HolidayCalendar, InvalidPeriod, add_months, parse_period
@@ -278,6 +279,41 @@ class FunderDef(_Strict):
     email: EmailStr
 
 
+STAGED_RELEASE_PERIOD = "staged_release"
+"""The period name of the process deadline that releases a staged referral after weeks of
+the earlier one's counselling; derived from `ServiceStandard.staged_release`, never listed
+under ``periods``."""
+
+
+class StagedRelease(_Strict):
+    """When a referral staged after another Leistungsart (``staged_after``) is released,
+    once the earlier referral is "laufende Therapie" (seed 002 §4.2, gestufte Einschaltung:
+    Schuldnerberatung "danach bzw. bei laufender Therapie"):
+
+    - ``after: first_appointment_kept`` (default): on the day the earlier referral's first
+      appointment is kept (it enters a state with ``releases_staged``);
+    - ``after: weeks_in_counselling`` with ``weeks`` (1-52): `weeks` calendar weeks after
+      that day (the process deadline ``staged_release``, its ladder fires the release; the
+      period is ``P<weeks>W``, § 26 SGB X).
+
+    Either way a closed earlier referral releases it at once (the seed's "danach").
+    """
+
+    after: Literal["first_appointment_kept", "weeks_in_counselling"] = "first_appointment_kept"
+    weeks: int | None = Field(default=None, ge=1, le=52)
+
+    @model_validator(mode="after")
+    def _weeks_with_weeks_variant(self) -> StagedRelease:
+        if (self.after == "weeks_in_counselling") != (self.weeks is not None):
+            raise ValueError("'weeks' genau bei 'after: weeks_in_counselling' angeben")
+        return self
+
+    @property
+    def period(self) -> str | None:
+        """``P<weeks>W`` for the weeks variant, else None (no deadline: released at once)."""
+        return f"P{self.weeks}W" if self.weeks is not None else None
+
+
 class ServiceStandard(_Strict):
     """Mindeststandards of one Leistungsart (seed 002 §4.2).
 
@@ -299,9 +335,16 @@ class ServiceStandard(_Strict):
     day_count: Literal["calendar", "working_days"] = "calendar"
     consent: Literal["optional", "required", "status_without"] = "optional"
     staged_after: list[str] = []
+    staged_release: StagedRelease = StagedRelease()
     periods: dict[str, str | None]
     retention: str | None = None
     funder: FunderDef | None = None
+
+    def period_named(self, name: str) -> str | None:
+        """The period `name` of ``periods``; `STAGED_RELEASE_PERIOD` from `staged_release`."""
+        if name == STAGED_RELEASE_PERIOD:
+            return self.staged_release.period
+        return self.periods.get(name)
 
 
 class EscalationStandard(_Strict):
@@ -452,7 +495,7 @@ class ServiceConfig:
         """
         definition = self.process.deadlines[deadline]
         if definition.relative_to is None:
-            return self.standard.periods.get(definition.period or "")
+            return self.standard.period_named(definition.period or "")
         base = self.period(definition.relative_to)
         if base is None or definition.offset is None:
             return None
@@ -787,6 +830,7 @@ def _check_standard(
 ) -> list[Problem]:
     out: list[Problem] = []
     needed = {d.period for d in p.deadlines.values() if d.period is not None}
+    needed.discard(STAGED_RELEASE_PERIOD)  # from `staged_release`, not from `periods`
     out += [
         (("periods",), f"Frist {n!r} fehlt (für 'individuell' null eintragen)")
         for n in sorted(needed - set(s.periods))
@@ -807,6 +851,13 @@ def _check_standard(
             out.append((("periods", name), f"{period}: Arbeitstage nur als PnD angeben"))
     if s.staged_after and p.staged is None:
         out.append((("staged_after",), f"Prozess {p.name!r} kennt keine Stufung ('staged')"))
+    if s.staged_release.weeks is not None and not s.staged_after:
+        out.append((("staged_release",), "Freigabe nach Wochen ohne 'staged_after'"))
+    uses_weeks = any(d.period == STAGED_RELEASE_PERIOD for d in p.deadlines.values())
+    if s.staged_release.weeks is not None and not uses_weeks:
+        out.append(
+            (("staged_release",), f"Prozess {p.name!r} hat keine Frist 'period: staged_release'")
+        )
     out += _check_relative_periods(s, p) + _check_retention_and_funder(s, p)
     out += [
         (("staged_after",), f"Leistungsart {other!r} unbekannt")

@@ -160,6 +160,23 @@ class Referral(SQLModel, table=True):
     need_group: int | None = None
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+    # `ProcessVersion.version` it runs on (issue 10.4); None: started before versions
+    # were kept, follows the current definition until `kel process migrate-cases`
+    process_version: str | None = None
+
+
+class ProcessVersion(SQLModel, table=True):
+    """One version of a Leistungsart's process definition (`models.process_versions`):
+    `version` is the SHA-256 prefix of `definition`, the canonical JSON of its
+    `ServiceConfig`; recorded when the first referral starts on it, never changed."""
+
+    __table_args__ = (UniqueConstraint("service_type", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_type: str = Field(index=True)
+    version: str
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
 
 
 class Consent(SQLModel, table=True):

@@ -669,10 +669,17 @@ def generate_password() -> str:
 
 
 def _keep_an_admin(ctx: Context, user: User, check: _Check) -> None:
-    """Refuse to take the last active admin account out of service."""
-    others = ctx.session.exec(
-        select(User.id).where(User.role == Role.admin, User.active, User.id != user.id)
-    ).first()
+    """Refuse to take the last active admin account out of service. The active admins'
+    rows are locked (in id order: no deadlock) until the change commits, so two admins
+    taking each other out at the same moment go one after the other (PostgreSQL; SQLite
+    writes one transaction at a time anyway)."""
+    admins = ctx.session.exec(
+        select(User.id)
+        .where(User.role == Role.admin, User.active)
+        .order_by(col(User.id))
+        .with_for_update()
+    ).all()
+    others = next((i for i in admins if i != user.id), None)
     if user.role == Role.admin and user.active and others is None:
         check.fail("username", "Das letzte aktive Administrationskonto muss bleiben.")
 
@@ -703,7 +710,11 @@ def add_user(ctx: Context, data: UserInput, password: str | None) -> tuple[User,
         **values,
     )
     ctx.session.add(user)
-    ctx.session.flush()
+    try:
+        ctx.session.flush()
+    except IntegrityError:  # created by a concurrent form since the check
+        message = f"Ein Benutzerkonto „{username}“ gibt es bereits."
+        raise InvalidInput([Mistake("username", message)]) from None
     ctx.audit("user_created", account=username, account_role=user.role)
     return user, generated
 

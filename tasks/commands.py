@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
+from models.calendar import due_date
 from models.commands import Intake, ReferralEvent, StartReferral
 from models.db import begin_write
 from models.process import Registry, ServiceConfig, UnknownServiceType
@@ -33,6 +34,7 @@ from models.tables import (
     Provider,
     Referral,
 )
+from tasks.process_versions import record_version, service_for
 from tasks.repository import (
     Actor,
     NotFound,
@@ -40,6 +42,7 @@ from tasks.repository import (
     case_view,
     referral_by_reference,
     save_decision,
+    start_staged_wait,
 )
 from tasks.visibility import content_released
 
@@ -259,7 +262,7 @@ def apply_command(
             case_view(session, referral, on),
             Event(payload.event, on),
             on,
-            registry.service(referral.service_type),
+            service_for(session, registry, referral),  # the version the case runs on
         )
         if payload.feedback is not None:
             _check_report(session, referral, payload, registry, on)
@@ -268,7 +271,7 @@ def apply_command(
             detail["reason_code"] = payload.reason_code
     command.referral_id = referral.id
     session.add(command)  # written now, before the decision's audit entry locks the chain
-    return save_decision(
+    changed = save_decision(
         session,
         referral,
         decision,
@@ -279,6 +282,11 @@ def apply_command(
         actor=actor,
         detail=detail,
     )
+    if isinstance(payload, StartReferral) and referral.staged_after_id is not None:
+        changed += start_staged_wait(
+            session, referral, now=now, registry=registry, settings=settings
+        )
+    return changed
 
 
 def _apply_intake(
@@ -408,7 +416,9 @@ def _start_referral(
     )
     assert customer.id is not None
     _update_contact(session, customer.id, payload, now, actor)
-    blocking = _blocking_referral(session, customer.id, payload.site, service, registry)
+    blocking = _blocking_referral(
+        session, customer.id, payload.site, service, registry
+    ) or _running_too_briefly(session, customer.id, payload.site, service, registry, command)
     referral = Referral(
         reference=command.reference,
         customer_id=customer.id,
@@ -422,6 +432,7 @@ def _start_referral(
         started_on=command.occurred_on,
         created_at=now,
         updated_at=now,
+        process_version=record_version(session, service, now),  # kept for its whole run
     )
     session.add(referral)
     try:
@@ -469,6 +480,40 @@ def _blocking_referral(
     ).first()
 
 
+def _running_too_briefly(
+    session: Session,
+    customer_id: int,
+    site: str,
+    service: ServiceConfig,
+    registry: Registry,
+    command: Command,
+) -> Referral | None:
+    """Under ``staged_release: {after: weeks_in_counselling, weeks: N}`` (seed 002 §4.2):
+    the customer's referral of this site of an earlier-staged Leistungsart that has been in
+    counselling (a releasing state, not closed) for less than N weeks on the command's day;
+    the new referral waits for the rest (`tasks.repository.start_staged_wait`)."""
+    period = service.standard.staged_release.period
+    if period is None:
+        return None
+    for before in service.standard.staged_after:
+        process = registry.service(before).process
+        running = [n for n in process.releasing_states if not process.states[n].final]
+        for earlier in session.exec(
+            select(Referral).where(
+                Referral.customer_id == customer_id,
+                Referral.site == site,
+                Referral.service_type == before,
+                col(Referral.state).in_(running),
+            )
+        ):
+            end = due_date(
+                earlier.state_since, period, service.calendar, working_days=service.working_days
+            )
+            if command.occurred_on <= end:
+                return earlier
+    return None
+
+
 def _prepare_event(session: Session, command: Command) -> Referral:
     referral = referral_by_reference(session, command.reference)
     if command.occurred_on < referral.started_on:
@@ -487,7 +532,7 @@ def _check_report(
     Schweigepflichtentbindung and none for content names the provider on `on` (seed 003);
     raises `InvalidReport`."""
     assert payload.feedback is not None
-    service = registry.service(referral.service_type)
+    service = service_for(session, registry, referral)  # the standards it started under
     if service.standard.consent == "status_without" and not content_released(
         session, referral, referral.provider_id, on
     ):
@@ -516,7 +561,7 @@ def _record_event_data(
         for consent in session.exec(select(Consent).where(Consent.referral_id == referral.id)):
             if consent.withdrawn_on is None:
                 consent.withdrawn_on = on
-    if payload.event in registry.service(referral.service_type).process.report_events:
+    if payload.event in service_for(session, registry, referral).process.report_events:
         feedback = payload.feedback
         if feedback is None:
             raise CommandRejected(f"{payload.event}: Angaben der Rückmeldung fehlen (feedback)")

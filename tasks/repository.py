@@ -30,6 +30,7 @@ from models.tables import (
     Voucher,
     VoucherStatus,
 )
+from tasks.process_versions import service_for
 
 
 class NotFound(LookupError):
@@ -164,7 +165,7 @@ def save_decision(
     if not decision.changed:
         return []
     assert referral.id is not None
-    service = registry.service(referral.service_type)
+    service = service_for(session, registry, referral)  # the version it runs on
     before = referral.state
     if decision.state != before:
         referral.state, referral.state_since = decision.state, on
@@ -233,9 +234,25 @@ def save_decision(
         settle_escalations(session, referral, on=on, now=now, closed=closed)
     changed = [referral.id]
     releasing = service.process.releasing_states  # releases_staged in the process YAML
-    if decision.state in releasing and before not in releasing:
+    if decision.state in releasing and (before not in releasing or closed):
         changed += _release_staged(session, referral, on, now, registry, settings)
     return changed
+
+
+def start_staged_wait(
+    session: Session, referral: Referral, *, now: datetime, registry: Registry, settings: Settings
+) -> list[int]:
+    """Start the wait (deadline ``staged_release``) of `referral`, just staged after a
+    referral already in counselling (possible only under ``staged_release: {after:
+    weeks_in_counselling}``), counted from the day that one entered counselling (seed 002
+    §4.2). Returns the ids of the referrals changed; none if the earlier one is not running."""
+    earlier = session.get(Referral, referral.staged_after_id) if referral.staged_after_id else None
+    if earlier is None:
+        return []
+    process = service_for(session, registry, earlier).process
+    if earlier.state not in process.releasing_states or process.states[earlier.state].final:
+        return []
+    return _release_staged(session, earlier, earlier.state_since, now, registry, settings)
 
 
 def _release_staged(
@@ -246,12 +263,24 @@ def _release_staged(
     registry: Registry,
     settings: Settings,
 ) -> list[int]:
+    """Release (``prerequisite_met``) the referrals staged after `referral`, which has just
+    entered a releasing state, or start their wait (``prerequisite_running``, deadline
+    ``staged_release``) where their standards say ``staged_release: {after:
+    weeks_in_counselling}`` and `referral` is not closed (seed 002 §4.2). A referral
+    already waiting is left alone until `referral` closes."""
+    closed = service_for(session, registry, referral).process.states[referral.state].final
     released = []
     for other in session.exec(select(Referral).where(Referral.staged_after_id == referral.id)):
-        service = registry.service(other.service_type)
+        service = service_for(session, registry, other)
         if other.state != service.process.staged:
             continue
-        decision = decide(case_view(session, other, on), Event("prerequisite_met", on), on, service)
+        event = "prerequisite_met"
+        if service.standard.staged_release.weeks is not None and not closed:
+            assert other.id is not None
+            if open_deadlines(session, other.id):  # waits already (`staged_release`)
+                continue
+            event = "prerequisite_running"
+        decision = decide(case_view(session, other, on), Event(event, on), on, service)
         released += save_decision(
             session, other, decision, on=on, now=now, registry=registry, settings=settings
         )

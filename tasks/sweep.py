@@ -25,6 +25,7 @@ from models.settings import Settings
 from models.statemachine import DeadlineReached, decide
 from models.tables import Deadline, Referral, Timer
 from tasks.escalations import raise_case, stale_referrals
+from tasks.process_versions import service_for
 from tasks.repository import case_view, save_decision
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -134,7 +135,7 @@ def _fire_case(
             case_view(session, referral, today),
             DeadlineReached(timer.deadline_id, deadline.kind, deadline.due_on, timer.step),
             today,
-            registry.service(referral.service_type),
+            service_for(session, registry, referral),  # the version the case runs on
         )
         result.referral_ids.update(
             save_decision(

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -47,6 +48,7 @@ from models.kennzahlen import (
     exact_figures,
     is_small,
     kennzahlen,
+    per_service_type,
     small_fields,
 )
 from models.process import Registry
@@ -291,11 +293,19 @@ def kennzahlen_page(
     bis: Annotated[str | None, Query()] = None,
     standort: Annotated[str | None, Query()] = None,
     format: Annotated[str | None, Query()] = None,
+    leistungsart: Annotated[str | None, Query(max_length=60)] = None,
+    *,
+    registry: RegistryDep,
 ) -> Response:
+    """The Kennzahlen of seed 002 §4.1 for a period, a site and a Leistungsart (none: all,
+    with a table "je Leistungsart" of their totals, issue 10 point 6)."""
     today = local_date(now)
     sites = _sites(session, user)
+    services = {key: s.title for key, s in registry.services.items()}
     try:
         start, end = parse_period(von, bis, default=(date(today.year, 1, 1), today))
+        if leistungsart and leistungsart not in services:
+            raise BadPeriod("Diese Leistungsart gibt es nicht.")
     except BadPeriod as problem:
         answer = page(
             request,
@@ -305,6 +315,8 @@ def kennzahlen_page(
             error=str(problem),
             sites=sites,
             site=standort or "",
+            services=services,
+            service="",
             von=von or "",
             bis=bis or "",
         )
@@ -313,20 +325,26 @@ def kennzahlen_page(
     where: ColumnElement[bool] = visible(user)
     if standort:
         where = and_(where, col(Referral.site) == standort)
+    if leistungsart:
+        where = and_(where, col(Referral.service_type) == leistungsart)
     facts = load_case_facts(session, where)
     if user.role == Role.provider:
         facts = _own_vouchers_only(facts)
     rows = kennzahlen(facts, start, end)
     period = f"{start:%d.%m.%Y} – {end:%d.%m.%Y}"
     site_text = standort or "alle Standorte"
+    if leistungsart:
+        site_text = f"{services[leistungsart]}, {site_text}"
     exact = exact_figures(user.role)
     parameters = {"von": start.isoformat(), "bis": end.isoformat(), "standort": standort}
+    if leistungsart:
+        parameters["leistungsart"] = leistungsart
     audit_report_read(
         session, user, now, "kennzahlen", parameters, "csv" if format == "csv" else "html"
     )
     if format == "csv":
         headers, cells = kennzahlen_table(rows, csv=True, exact=exact)
-        suffix = f"_{standort}" if standort else ""
+        suffix = (f"_{standort}" if standort else "") + (f"_{leistungsart}" if leistungsart else "")
         return csv_response(
             f"kennzahlen_{start:%Y-%m-%d}_{end:%Y-%m-%d}{suffix}.csv", headers, cells
         )
@@ -343,9 +361,13 @@ def kennzahlen_page(
         y_label="Fälle",
         chart_id="zustand-zeitverlauf",
     )
-    query = f"von={start.isoformat()}&bis={end.isoformat()}" + (
-        f"&standort={standort}" if standort else ""
+    query = urlencode(
+        {"von": start.isoformat(), "bis": end.isoformat()}
+        | ({"standort": standort} if standort else {})
+        | ({"leistungsart": leistungsart} if leistungsart else {})
     )
+    by_service = [] if leistungsart else per_service_type(facts, start, end, services)
+    service_headers, service_cells = kennzahlen_table(by_service, exact=exact)
     return page(
         request,
         "kennzahlen.html.j2",
@@ -369,6 +391,10 @@ def kennzahlen_page(
         cases_total=len(facts),
         query=query,
         exact=exact,
+        services=services,
+        service=leistungsart or "",
+        service_headers=["Leistungsart", *service_headers[1:]],
+        service_cells=service_cells,
     )
 
 

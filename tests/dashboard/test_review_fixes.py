@@ -422,9 +422,7 @@ class RecordingTrigger:
     def __init__(self) -> None:
         self.started: list[tuple[int, list[str]]] = []
 
-    def start(
-        self, command_id: int, references: list[str], name: str | None = None
-    ) -> str | None:
+    def start(self, command_id: int, references: list[str], name: str | None = None) -> str | None:
         self.started.append((command_id, references))
         return None
 

@@ -24,8 +24,10 @@ from sqlmodel import select
 from api.main import create_app
 from api.security import hash_password, start_session
 from api.trigger import InProcess
+from demo.behaviour import plan_year
 from models.clock import FakeClock
 from models.commands import ConsentGrant
+from models.process import load_registry
 from models.settings import Settings
 from models.tables import Command, CommandStatus, Feedback, Provider, Referral, Site, User
 from tests.dashboard.forms import FormClient, sign_in
@@ -297,3 +299,21 @@ def test_the_case_page_says_only_the_sachstand_is_exchanged(
     assert "ohne Schweigepflichtentbindung: nur Sachstand" in without.text
     assert "ohne Schweigepflichtentbindung: nur Sachstand" not in with_consent.text
     assert "<dd>gültig</dd>" in with_consent.text
+
+
+def test_the_demo_sends_sucht_reports_without_consent_as_sachstand_only() -> None:
+    plan = plan_year(load_registry(), date(2026, 1, 5), 12, 0.3, seed=7)
+    starts = {
+        c.reference: c.payload
+        for c in plan.commands
+        if c.kind == "start_referral" and c.payload["service_type"] == "sucht"
+    }
+    without = {ref for ref, payload in starts.items() if payload["consent"] is None}
+    reports = [
+        c.payload["feedback"]
+        for c in plan.commands
+        if c.reference in without and "feedback" in c.payload
+    ]
+
+    assert without and reports
+    assert all(set(r) <= {"appointment_kept", "counselling_ongoing", "ended"} for r in reports)
