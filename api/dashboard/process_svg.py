@@ -6,6 +6,12 @@ circles, timers and message events as double circles (dashed when non-interrupti
 escalation end events with an arrow head. Each state carries a badge with its open cases
 and each timer one with its overdue deadlines; a badge is a link to the filtered case
 list. Every text is escaped (`markupsafe`); the result is one `Markup` for the template.
+
+Why `Markup` here: the SVG is built in Python, not in a template, so each piece is a
+`Markup` literal of our own markup (no data in it) whose ``format`` escapes every value
+put into it: names and titles from the process YAML, the page title, the case-list URLs
+and the numbers. No value is ever marked safe itself. Tested with hostile names, title
+and URL in ``tests/unit/test_process_svg.py``.
 """
 
 from __future__ import annotations
