@@ -36,8 +36,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy models tasks flows notifications demo cli api
 
+# The whole suite on SQLite and PostgreSQL (`db_url` is parametrised), on two xdist
+# workers; `.ci/run` sets KEL_REQUIRE_POSTGRES=1 so that a missing PostgreSQL fails.
+TEST_WORKERS ?= 2
+
 test: lint typecheck $(NODE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

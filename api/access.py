@@ -11,8 +11,10 @@ from sqlalchemy import ColumnElement, true
 from sqlmodel import Session, select
 
 from api.errors import Problem
+from models.commands import ReferralEvent
 from models.process import ServiceConfig
 from models.tables import Referral, Role, User
+from tasks.read_model.scope import Scope
 from tasks.repository import NotFound
 
 
@@ -23,6 +25,11 @@ def visible(user: User) -> ColumnElement[bool]:
     if user.role == Role.caseworker:
         return Referral.site == (user.site or "")  # type: ignore[return-value]
     return true()
+
+
+def scope(user: User) -> Scope:
+    """`user` and the condition `visible(user)`, for the read model (`tasks.read_model`)."""
+    return Scope(user, visible(user))
 
 
 def referral_for(session: Session, user: User, reference: str) -> Referral:
@@ -44,6 +51,20 @@ def check_may_report(user: User, service: ServiceConfig, event: str) -> None:
             403,
             f"Das Ereignis {event!r} darf Ihre Rolle ({user.role}) nicht melden.",
             allowed_for_role=sorted(allowed),
+        )
+
+
+def check_event(service: ServiceConfig, payload: ReferralEvent) -> None:
+    """422 unless `service`'s process knows the event of `payload` and the event may carry
+    what `payload` brings: a ``reason_code`` only with ``reason_code: true`` in the YAML."""
+    known = {t.event for t in service.process.transitions}
+    if payload.event not in known:
+        raise Problem(422, f"Unbekanntes Ereignis {payload.event!r}", known=sorted(known))
+    if payload.reason_code is not None and payload.event not in service.process.reason_events:
+        raise Problem(
+            422,
+            f"Das Ereignis {payload.event!r} hat keinen Ablehnungsgrund (reason_code)",
+            with_reason_code=sorted(service.process.reason_events),
         )
 
 

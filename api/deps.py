@@ -15,7 +15,7 @@ from api.login import LoginThrottle
 from api.security import authenticate
 from api.trigger import FlowTrigger
 from models.clock import Clock
-from models.db import write_engine
+from models.db import WRITE, write_engine
 from models.process import Registry, load_registry
 from models.settings import Settings
 from models.tables import Role, User, UserSession
@@ -72,6 +72,9 @@ def current_login(
 ) -> tuple[User, UserSession]:
     """The user and session of the bearer token; 401 when missing, invalid, expired,
     logged out or revoked, or when the account is inactive."""
+    # A read: on SQLite a plain (deferred) transaction, not a writer: it need not queue
+    # for the write lock behind other requests' writes (WAL readers never wait).
+    session.connection(execution_options={WRITE: False})
     found = authenticate(session, token, settings, now) if token else None
     # End this read here: the route runs in another thread of FastAPI's pool, and on
     # SQLite a transaction (BEGIN IMMEDIATE) held open across that hop starves the pool

@@ -152,6 +152,20 @@ def _fields(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def invalid_request(exc: RequestValidationError) -> JSONResponse:
+    """The 422 problem for a request FastAPI could not validate, naming the fields."""
+    fields = _fields(list(exc.errors()))
+    names = ", ".join(f["field"] or "Anfrage" for f in fields)
+    return problem(422, f"Ungültige Angaben: {names}", errors=fields)
+
+
+def http_problem(exc: StarletteHTTPException) -> JSONResponse:
+    """The problem for Starlette's own HTTP errors (unknown path 404, 405, unreadable
+    body 400), with its detail in German where `GERMAN_DETAILS` knows it."""
+    detail = str(exc.detail)
+    return problem(exc.status_code, GERMAN_DETAILS.get(detail, detail))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into problem documents, and list the
     problem answers in the app's OpenAPI document (`document_problems`). Every 403 and
@@ -172,9 +186,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = _fields(list(exc.errors()))
-        names = ", ".join(f["field"] or "Anfrage" for f in fields)
-        return problem(422, f"Ungültige Angaben: {names}", errors=fields)
+        return invalid_request(exc)
 
     @app.exception_handler(ValidationError)
     async def _invalid_payload(_: Request, exc: ValidationError) -> JSONResponse:
@@ -220,8 +232,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = str(exc.detail)
-        return problem(exc.status_code, GERMAN_DETAILS.get(detail, detail))
+        return http_problem(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

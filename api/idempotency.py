@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from api.errors import Problem
 from models.tables import IdempotencyRecord, User
+from tasks import audit_trail
 
 #: How long a claim may be open before a repeat is told to come back (seconds).
 LEASE = timedelta(seconds=30)
@@ -91,12 +92,14 @@ def idempotent(
         if record_id is None:
             raise Problem(409, "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet.")
     try:
-        body = write().model_dump(mode="json")
-        session.execute(
-            update(IdempotencyRecord)
-            .where(col(IdempotencyRecord.id) == record_id)
-            .values(status_code=status_code, body=body)
-        )
+        with audit_trail.deferred(session):  # the chain's lock only for the commit
+            body = write().model_dump(mode="json")
+            session.execute(
+                update(IdempotencyRecord)
+                .where(col(IdempotencyRecord.id) == record_id)
+                .values(status_code=status_code, body=body)
+            )
+            audit_trail.write_deferred(session)
         session.commit()
     except BaseException:
         session.rollback()

@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.commands import (
     REFERENCE_PATTERN,
     ConsentGrant,
-    DeclineReason,
-    FeedbackIn,
     Intake,
+    ReferralEvent,
     StartReferral,
 )
 
@@ -60,61 +59,18 @@ class ReferralIn(StartReferral):
     occurred_on: OccurredOn = None
 
 
-class _Event(_In):
+class EventIn(ReferralEvent):
+    """Ein Ereignis einer laufenden Zuweisung. Welche Ereignisse es gibt, wer sie melden
+    darf und was sie mitbringen, sagt die Prozessdefinition der Leistungsart (YAML, nicht
+    dieser Code): ``records: appointment_on`` verlangt ``appointment_on`` (Termin des
+    Erstgesprächs), ``records: provider`` ``provider_code`` (neuer Träger), ``report:
+    true`` ``feedback`` (Rückmeldung, seed 002 §4.6.5), ``reason_code: true`` erlaubt einen
+    Ablehnungsgrund als Code (nie Freitext: keine Sozialdaten), ``reports_phase: true``
+    ``phase`` und ``phase_step``. Fehlt eine verlangte Angabe: 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
     occurred_on: OccurredOn = None
-
-
-class AppointmentBooked(_Event):
-    """Erstgespräch terminiert (Mindeststandard: binnen 14 Tagen, seed 002 §4.2)."""
-
-    event: Literal["appointment_booked"]
-    appointment_on: date = Field(description="Termin des Erstgesprächs")
-
-
-class ProviderAssigned(_Event):
-    """Neuer Träger nach Ablehnung; ein neuer Gutschein wird ausgegeben."""
-
-    event: Literal["provider_assigned"]
-    provider_code: str = Field(min_length=1, max_length=60)
-
-
-class FeedbackEvent(_Event):
-    """Rückmeldung, Zwischen-, Ergebnismeldung oder Abschlussbericht (seed 002 §4.6.5)."""
-
-    event: Literal["first_feedback", "interim_report", "result_report", "final_report"]
-    feedback: FeedbackIn
-
-
-class ProviderDeclined(_Event):
-    """Ablehnung durch den Träger (Neuzuweisung erforderlich), mit Grund als Code, nie als
-    Freitext (keine Sozialdaten)."""
-
-    event: Literal["provider_declined"]
-    reason_code: DeclineReason | None = Field(
-        default=None,
-        description="Grund: keine_kapazitaet, nicht_zustaendig, nicht_erreichbar "
-        "(Kunde/Kundin nicht erreichbar) oder sonstiges",
-    )
-
-
-class PlainEvent(_Event):
-    """Ereignisse ohne weitere Angaben."""
-
-    event: Literal[
-        "appointment_kept",
-        "no_show",
-        "voucher_returned_invalid",
-        "consent_withdrawn",
-        "aborted",
-        "customer_withdrew",
-        "closed_by_caseworker",
-    ]
-
-
-EventIn = Annotated[
-    AppointmentBooked | ProviderAssigned | FeedbackEvent | ProviderDeclined | PlainEvent,
-    Field(discriminator="event"),
-]
 
 
 class ConsentIn(ConsentGrant):

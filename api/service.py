@@ -6,9 +6,10 @@ referral (`tasks.repository.referral_by_reference`; on SQLite the whole transact
 ``BEGIN IMMEDIATE`` writer, `models.db.write_engine`), so two requests on one case are
 judged one after the other. Whatever the process refuses raises before anything is
 committed. What follows from the change (e-mails) is written as outbox rows
-(`models.tables.Notification`) in the same transaction; after the commit, the Prefect
-deployment that carries them out is started (`api.trigger`). A Prefect outage delays
-e-mails, never a state change.
+(`models.tables.Notification`) in the same transaction; after the commit, the command id
+is handed to the Prefect task worker that carries them out (`api.trigger.Background`:
+queued in the process, submitted in batches by a thread, never waited for). A Prefect
+outage delays e-mails, never a state change.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def submit(
 
     Returns the referral's new state. Raises the domain errors of
     `tasks.commands.apply_command` (mapped to 404/409/422 by `api.errors`); the caller
-    rolls back, so nothing is written. After the caller commits, `trigger` starts the
-    follow-up flow (e-mails) for the command, without waiting.
+    rolls back, so nothing is written. After the caller commits, `trigger` hands the
+    command to the follow-ups (e-mails, `flows.commands.carry_out`), without waiting.
     """
     command, changed = execute(
         session,

@@ -24,7 +24,7 @@ from api.schemas import (
     VoucherOut,
 )
 from models.clock import local_date
-from models.process import Registry
+from models.process import Registry, ServiceConfig
 from models.statemachine import allowed_events
 from models.tables import (
     AuditEvent,
@@ -38,6 +38,7 @@ from models.tables import (
     Voucher,
 )
 from tasks.escalations import UNRESOLVED, days_overdue, overdue_text
+from tasks.process_versions import service_for
 from tasks.repository import Actor, audit
 from tasks.visibility import ContentScope, content_scope
 
@@ -47,10 +48,11 @@ def provider_codes(session: Session) -> dict[int, str]:
 
 
 def summary(
-    referral: Referral, registry: Registry, codes: dict[int, str], overdue: int
+    referral: Referral, service: ServiceConfig, codes: dict[int, str], overdue: int
 ) -> ReferralSummary:
+    """The short view of `referral`; its state's title from `service`, the process version
+    it runs on (`tasks.process_versions.service_for`)."""
     assert referral.id is not None
-    service = registry.service(referral.service_type)
     return ReferralSummary(
         id=referral.id,
         reference=referral.reference,
@@ -112,7 +114,7 @@ def detail(
     assert referral.id is not None
     today = local_date(now)
     codes = provider_codes(session)
-    service = registry.service(referral.service_type)
+    service = service_for(session, registry, referral)  # the case's own process version
     deadlines = session.exec(
         select(Deadline).where(Deadline.referral_id == referral.id).order_by(col(Deadline.id))
     ).all()
@@ -131,7 +133,7 @@ def detail(
             reports=len(feedback),
         )
         session.commit()
-    base = summary(referral, registry, codes, sum(_overdue(d, today) for d in deadlines))
+    base = summary(referral, service, codes, sum(_overdue(d, today) for d in deadlines))
     due = {d.id: d.due_on for d in deadlines}
     return ReferralOut(
         **base.model_dump(),

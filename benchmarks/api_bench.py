@@ -1,7 +1,7 @@
 """API events at 1, 16 and 50 clients: PostgreSQL with two API processes, SQLite with one.
 
 Each database is new and empty but for the accounts (`benchmarks.common.seed_accounts`);
-the server runs as `make up` runs it (uvicorn, access log on). A short warm-up at 16
+the server runs as `make up` runs it (uvicorn, no access log). A short warm-up at 16
 clients comes first. Targets (issue 9, point 7) at 16 clients: PostgreSQL >= 200/s with
 p95 < 50 ms, SQLite >= 150/s with p95 < 80 ms.
 """

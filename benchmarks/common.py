@@ -178,6 +178,7 @@ def start_api(url: str, processes: int, log: Path) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(processes)]
+    argv += ["--no-access-log"]  # as `make up` (cli.up.api)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(

@@ -333,6 +333,17 @@ def worker(
     raise typer.Exit(worker_main(args))
 
 
+@app.command("task-worker")
+def task_worker(
+    limit: Annotated[int, typer.Option(help="Höchstens so viele Läufe zugleich")] = 10,
+    grace: Annotated[float, typer.Option(help="Sekunden für laufende Läufe nach SIGTERM")] = 20,
+) -> None:
+    """Task-Worker der Folgen eines Zustandswechsels (E-Mails): ein dauerhafter Prozess."""
+    from cli.task_worker import main as task_worker_main
+
+    raise typer.Exit(task_worker_main(["--limit", str(limit), "--grace", str(grace)]))
+
+
 @app.command("check-config")
 def check_config(
     process_dir: Annotated[Path | None, typer.Option(help="Verzeichnis der Prozess-YAML")] = None,

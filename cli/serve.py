@@ -190,6 +190,11 @@ class Stack(AbstractContextManager["Stack"]):
         worker = (sys.executable, "-m", "cli.worker", "--pool", WORK_POOL, "--grace", "5")
         self._spawn("worker", *worker, env=env)
 
+    def start_task_worker(self) -> None:
+        """The task worker of the follow-ups (`cli.task_worker`), at INFO."""
+        env = {**self.env, "PREFECT_LOGGING_LEVEL": "INFO"}
+        self._spawn("task-worker", sys.executable, "-m", "cli.task_worker", "--grace", "5", env=env)
+
     def start_api(self) -> None:
         self._run(self.bin("kel"), "db", "upgrade")
         self._spawn(
@@ -201,6 +206,7 @@ class Stack(AbstractContextManager["Stack"]):
             "127.0.0.1",
             "--port",
             str(self.api_port),
+            "--no-access-log",  # an access log line names the case (path); CPU per request
             env=self.api_env,
         )
         wait_until(  # any answer: the API serves (health says 503 while the sweep is overdue)
@@ -212,6 +218,7 @@ class Stack(AbstractContextManager["Stack"]):
         self.start_prefect()
         self.deploy()
         self.start_worker()
+        self.start_task_worker()
         self.start_api()
         return self
 

@@ -12,7 +12,9 @@ a background process running the release (``python -m cli.up <config>``). Its pl
 3. the work pool, ``prefect deploy --all`` from the release and the automations
    (`cli.automations`: zombie runs, overdue sweep alert); the Prefect server vacuums its
    run history (`vacuum_env`);
-4. `WORKERS` workers of the process pool (`cli.worker`: stop on SIGTERM).
+4. `WORKERS` workers of the process pool (`cli.worker`: stop on SIGTERM) for the sweep and
+   the retention, and the task worker of the follow-ups (`cli.task_worker`: e-mails after
+   a state change, without a new process per change).
 
 `up` returns when all of it answers. ``kel down`` stops it (`cli.supervise.stop`),
 ``kel status`` shows it and the last deadline sweep (`last_sweep_lines`).
@@ -227,6 +229,7 @@ def plan(config: UpConfig, environ: Mapping[str, str]) -> list[Step]:
         api(config, {**env, "KEL_JWT_SECRET": environ.get("KEL_JWT_SECRET") or _secret(config)}),
         Job("Deployments (prefect.yaml) und Automationen", lambda: deploy(config, env)),
         *workers(config, env),
+        task_worker(config, env),
     ]
 
 
@@ -250,7 +253,7 @@ def prefect_server(config: UpConfig, env: Mapping[str, str]) -> Service:
 def api(config: UpConfig, env: Mapping[str, str]) -> Service:
     argv = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"]
     argv += ["--host", HOST, "--port", f"{config.api_port}"]
-    argv += ["--workers", f"{config.api_processes}"]
+    argv += ["--workers", f"{config.api_processes}", "--no-access-log"]  # paths name cases
     return Service(
         "api",
         argv,
@@ -278,6 +281,15 @@ def workers(config: UpConfig, env: Mapping[str, str]) -> list[Service]:
         )
         for i in range(1, config.workers + 1)
     ]
+
+
+def task_worker(config: UpConfig, env: Mapping[str, str]) -> Service:
+    """The task worker of the follow-ups (`cli.task_worker`): the API hands each committed
+    command's e-mails to it (``.delay()``, `api.trigger`); at INFO, so its logs reach the
+    Prefect UI. It shares ``PREFECT_HOME`` with the API (the task runs' parameters)."""
+    argv = [sys.executable, "-m", "cli.task_worker", "--grace", "20"]
+    env = {**env, "PREFECT_LOGGING_LEVEL": "INFO"}
+    return Service("task-worker", argv, env, config.code, stop_timeout=30)
 
 
 def vacuum_env(environ: Mapping[str, str]) -> dict[str, str]:

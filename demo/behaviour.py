@@ -20,10 +20,10 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from models.calendar import is_working_day, parse_period
-from models.process import Registry, ServiceConfig
+from models.process import ProcessDef, Registry, ServiceConfig, StatusAnswer
 
 #: Referrals per year at scale 1.0 (middle of seed 002 §4.2).
 VOLUMES = {"kinderbetreuung": 105, "pflege": 20, "schulden": 1000, "psychosozial": 125, "sucht": 75}
@@ -227,28 +227,106 @@ def _plan_referral(
     t0 = day + timedelta(days=rng.randint(14, 60)) if staged else day
     story = list(_provider_story(rng, service, t0, providers, provider))
     if service.standard.consent == "status_without":
-        story = _sachstand_only(story, consented=needs_consent)
+        story = _sachstand_only(service, story, consented=needs_consent)
     for when, payload in story:
         if when < end:
             plan.add(when, "event", reference, **payload)
 
 
 def _sachstand_only(
-    story: list[tuple[date, dict[str, Any]]], *, consented: bool
+    service: ServiceConfig, story: list[tuple[date, dict[str, Any]]], *, consented: bool
 ) -> list[tuple[date, dict[str, Any]]]:
     """The story with status-only reports where no consent for content names the provider:
     none given, withdrawn, or the case rerouted to another provider (``consent:
     status_without``, seed 003: Sachstandsbericht only)."""
-    ends = [w for w, p in story if p["event"] in ("consent_withdrawn", "provider_assigned")]
+    steps = story_steps(service)
+    ends = [w for w, p in story if p["event"] in (steps.withdraw_consent, steps.reassign)]
     cut = min(ends) if consented and ends else None
     out = []
     for when, payload in story:
         if "feedback" in payload and (not consented or (cut is not None and when >= cut)):
-            status = ("appointment_kept", "counselling_ongoing", "ended")
-            sachstand = {k: v for k, v in payload["feedback"].items() if k in status}
+            sachstand = {k: v for k, v in payload["feedback"].items() if k in STATUS}
             payload = {**payload, "feedback": sachstand}
         out.append((when, payload))
     return out
+
+
+STATUS = frozenset(get_args(StatusAnswer))
+"""The status fields of a report: all a Sachstandsbericht carries (seed 003)."""
+
+
+@dataclass(frozen=True)
+class StorySteps:
+    """The events the simulation reports for a referral of one process, found in its YAML by
+    their attributes (no event name here): the happy path is its ``course``; ``records``,
+    ``reason_code`` and the provider's forms (``form.kind``) name the side paths.
+
+    `reports`: (event, deadline) of the reports during counselling, each with the Frist
+    the first appointment starts and it meets."""
+
+    book: str
+    keep: str
+    first_report: str
+    reports: tuple[tuple[str, str], ...]
+    final: str
+    no_show: str
+    return_invalid: str
+    abort: str
+    decline: str
+    reassign: str
+    withdraw_consent: str
+    close: str
+    withdraw: str
+
+
+_STEPS: dict[int, tuple[ProcessDef, StorySteps]] = {}
+
+
+def story_steps(service: ServiceConfig) -> StorySteps:
+    """The `StorySteps` of `service`'s process (computed once per loaded process). Raises
+    `StopIteration` or `KeyError` for a process without the Gutschein's lifecycle."""
+    process = service.process
+    known = _STEPS.get(id(process))
+    if known is None or known[0] is not process:
+        known = _STEPS[id(process)] = (process, _find_steps(process))
+    return known[1]
+
+
+def _find_steps(p: ProcessDef) -> StorySteps:
+    by_event = {t.event: t for t in p.transitions}
+    recording = {t.records: t.event for t in p.transitions if t.records}
+    keep = by_event[recording["first_appointment_on"]]
+    course = [c.event for c in p.course if c.event]
+    reports = [by_event[e] for e in course if by_event[e].report]
+    in_counselling = [
+        (t.event, [d for d in t.complete if d in keep.start][-1])
+        for t in reports
+        if keep.to in t.from_ and any(d in keep.start for d in t.complete) and t.event != course[-1]
+    ]
+    dated = [t.event for t in p.transitions if t.form and t.form.kind == "datum"]
+    confirmed = [t for t in p.transitions if t.form and t.form.kind == "bestaetigung"]
+    caseworker = [  # a caseworker alone ends the case
+        t for t in p.transitions if t.by == ["caseworker"] and t.to and p.states[t.to].final
+    ]
+    return StorySteps(
+        book=recording["appointment_on"],
+        keep=keep.event,
+        first_report=next(t.event for t in reports if p.initial in t.from_),
+        reports=tuple(in_counselling),
+        final=course[-1],
+        no_show=next(e for e in dated if e != keep.event),
+        return_invalid=next(t.event for t in confirmed if p.initial in t.from_),
+        abort=next(t.event for t in confirmed if keep.to in t.from_ and p.initial not in t.from_),
+        decline=next(iter(sorted(p.reason_events))),
+        reassign=recording["provider"],
+        withdraw_consent=recording["consent_withdrawal"],
+        close=next(t.event for t in caseworker if t.outcome != WITHDRAWN),
+        withdraw=next(t.event for t in caseworker if t.outcome == WITHDRAWN),
+    )
+
+
+WITHDRAWN = "withdrawn"
+"""The outcome of a case the customer withdrew from (``outcome`` in the process YAML)."""
 
 
 def _slug(text: str) -> str:
@@ -263,9 +341,10 @@ def _provider_story(
     provider: ProviderSpec,
 ) -> Iterator[tuple[date, dict[str, Any]]]:
     """What the provider and caseworker report for one referral, as (day, event) pairs."""
+    steps = story_steps(service)
     roll = rng.random()
     if roll < P_RETURNED_INVALID:
-        yield t0 + timedelta(days=rng.randint(3, 40)), {"event": "voucher_returned_invalid"}
+        yield t0 + timedelta(days=rng.randint(3, 40)), {"event": steps.return_invalid}
         return
     roll -= P_RETURNED_INVALID
     if roll < P_NEVER_BOOKED:
@@ -273,29 +352,29 @@ def _provider_story(
     roll -= P_NEVER_BOOKED
     if roll < P_DECLINED:
         declined = t0 + timedelta(days=rng.randint(1, 7))
-        yield declined, {"event": "provider_declined"}
+        yield declined, {"event": steps.decline}
         others = [p for p in providers if p != provider] or [provider]
         t0 = declined + timedelta(days=rng.randint(2, 9))
-        yield t0, {"event": "provider_assigned", "provider_code": rng.choice(others).code}
+        yield t0, {"event": steps.reassign, "provider_code": rng.choice(others).code}
     wait = _wait_days(rng, service.service_type)
     booked = t0 + timedelta(days=min(rng.randint(1, 10), wait - 1))
     appointment = t0 + timedelta(days=wait)
-    yield booked, {"event": "appointment_booked", "appointment_on": appointment.isoformat()}
+    yield booked, {"event": steps.book, "appointment_on": appointment.isoformat()}
     feedback_day = _report_day(rng, t0, 14)
     if rng.random() < P_NO_SHOW:
-        yield appointment, {"event": "no_show"}
+        yield appointment, {"event": steps.no_show}
         if rng.random() < 0.3:
             yield (
                 appointment + timedelta(days=rng.randint(5, 20)),
-                {"event": "closed_by_caseworker"},
+                {"event": steps.close},
             )
             return
         rebooked = appointment + timedelta(days=rng.randint(3, 10))
         appointment = rebooked + timedelta(days=rng.randint(7, 21))
-        yield rebooked, {"event": "appointment_booked", "appointment_on": appointment.isoformat()}
-    yield appointment, {"event": "appointment_kept"}
+        yield rebooked, {"event": steps.book, "appointment_on": appointment.isoformat()}
+    yield appointment, {"event": steps.keep}
     if feedback_day is not None:
-        yield feedback_day, _feedback(rng, service, "first_feedback")
+        yield feedback_day, _feedback(rng, service, steps.first_report)
     yield from _counselling(rng, service, appointment)
 
 
@@ -326,32 +405,34 @@ def _period_days(service: ServiceConfig, deadline: str) -> int | None:
 def _counselling(
     rng: random.Random, service: ServiceConfig, appointment: date
 ) -> Iterator[tuple[date, dict[str, Any]]]:
+    steps = story_steps(service)
     low, high = DURATION[service.service_type]
     end = appointment + timedelta(days=rng.randint(low, high))
-    for deadline in ("interim_report", "result_report"):
+    for event, deadline in steps.reports:
         days = _period_days(service, deadline)
         if days is None:
             continue
         when = _report_day(rng, appointment, days)
         if when is not None and when < end:
-            yield when, _feedback(rng, service, deadline)
+            yield when, _feedback(rng, service, event)
     if rng.random() < 0.02:
-        yield appointment + timedelta(days=rng.randint(5, 30)), {"event": "consent_withdrawn"}
+        yield appointment + timedelta(days=rng.randint(5, 30)), {"event": steps.withdraw_consent}
     roll = rng.random()
     if roll < 0.85:
-        yield end, _feedback(rng, service, "final_report")
+        yield end, _feedback(rng, service, steps.final)
     elif roll < 0.97:
-        yield end, {"event": "aborted"}
+        yield end, {"event": steps.abort}
     else:
-        yield end, {"event": "customer_withdrew"}
+        yield end, {"event": steps.withdraw}
 
 
 def _feedback(rng: random.Random, service: ServiceConfig, event: str) -> dict[str, Any]:
     catalog = service.catalog
+    ends = event == story_steps(service).final
     feedback: dict[str, Any] = {
         "appointment_kept": True,
-        "counselling_ongoing": event != "final_report",
-        "ended": event == "final_report",
+        "counselling_ongoing": not ends,
+        "ended": ends,
     }
     if catalog and catalog.need_groups:
         group = rng.choice(catalog.need_groups)
@@ -363,7 +444,7 @@ def _feedback(rng: random.Random, service: ServiceConfig, event: str) -> dict[st
         ]
     feedback["content"] = {
         "ausgangssituation": "Simulierte Angaben (Demo).",
-        "ergebnis": "Beratung abgeschlossen." if event == "final_report" else "Beratung läuft.",
+        "ergebnis": "Beratung abgeschlossen." if ends else "Beratung läuft.",
     }
     return {"event": event, "feedback": feedback}
 

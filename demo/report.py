@@ -17,11 +17,12 @@ from typing import Any
 import jinja2
 
 from models import german
+from models.figures.states import ReportStates
 from models.kennzahlen import (
     COLUMNS,
-    PHASE_TITLES,
     TOTAL,
     KennzahlenRow,
+    occurring_phases,
 )
 
 SOURCE = "Kennzahlen nach seed 002 §4.1 (Bericht 01, JC StädteRegion Aachen)"
@@ -31,17 +32,6 @@ PHASES_FIELD = "open_over_90_days"
 def zahl(value: float | None, decimals: int = 1, *, thousands: bool = False) -> str:
     """German number format for the report (thousands dot if asked); None -> ""."""
     return german.zahl(value, decimals, thousands="." if thousands else "", missing="")
-
-
-def _phases(rows: list[KennzahlenRow]) -> list[str]:
-    """Phases with cases open > 90 days in any row, in process order."""
-    seen = {phase for row in rows for phase in row.open_over_90_days}
-    ordered = [p for p in PHASE_TITLES if p in seen]
-    return ordered + sorted(seen - set(PHASE_TITLES))
-
-
-def _phase_title(phase: str) -> str:
-    return PHASE_TITLES.get(phase, phase)
 
 
 def _cell(row: KennzahlenRow, field: str, *, thousands: bool) -> str:
@@ -55,13 +45,16 @@ def _cell(row: KennzahlenRow, field: str, *, thousands: bool) -> str:
     return zahl(value, 1, thousands=thousands)
 
 
-def _table(rows: list[KennzahlenRow], *, thousands: bool) -> tuple[list[str], list[list[str]]]:
-    """Flat headers and cells; open_over_90_days becomes one column per occurring phase."""
-    phases = _phases(rows)
+def _table(
+    rows: list[KennzahlenRow], states: ReportStates, *, thousands: bool
+) -> tuple[list[str], list[list[str]]]:
+    """Flat headers and cells; open_over_90_days becomes one column per occurring phase,
+    titled and ordered as in the process definitions (`states`)."""
+    phases = occurring_phases(rows, states)
     headers: list[str] = []
     for field, title in COLUMNS:
         if field == PHASES_FIELD and phases:
-            headers += [f"> 90 Tage: {_phase_title(p)}" for p in phases]
+            headers += [f"> 90 Tage: {states.title(p)}" for p in phases]
         else:
             headers.append(title)
     cells: list[list[str]] = []
@@ -100,21 +93,23 @@ def write_report(
     title: str,
     period_start: date,
     period_end: date,
+    states: ReportStates,
     extra: Mapping[str, str] = {},
 ) -> tuple[Path, Path]:
-    """Write ``out_dir/report.html`` and ``out_dir/report.csv``; return (html, csv) paths."""
+    """Write ``out_dir/report.html`` and ``out_dir/report.csv``; return (html, csv) paths.
+    `states`: the process definitions' state titles and order (`models.figures.states`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     period = f"{german.datum(period_start)} – {german.datum(period_end)}"
 
     csv_path = out_dir / "report.csv"
-    headers, cells = _table(rows, thousands=False)
+    headers, cells = _table(rows, states, thousands=False)
     with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(headers)
         writer.writerows(cells)
 
-    phases = _phases(rows)
-    _, html_cells = _table(rows, thousands=True)
+    phases = occurring_phases(rows, states)
+    _, html_cells = _table(rows, states, thousands=True)
     html_cells = [[c or "–" for c in line] for line in html_cells]
     body = [(line, row.provider == TOTAL) for line, row in zip(html_cells, rows, strict=True)]
     html_path = out_dir / "report.html"
@@ -127,7 +122,7 @@ def write_report(
             extra=dict(extra),
             columns=COLUMNS,
             phases_field=PHASES_FIELD,
-            phase_titles=[_phase_title(p) for p in phases],
+            phase_titles=[states.title(p) for p in phases],
             body=[line for line, is_total in body if not is_total],
             totals=[line for line, is_total in body if is_total],
             source=SOURCE,

@@ -25,6 +25,7 @@ from demo.behaviour import PROVIDERS, Plan, Planned, plan_year
 from demo.report import write_report
 from models.clock import SystemClock, local_date, start_of_day
 from models.db import migrate, session
+from models.figures.states import registry_states
 from models.kennzahlen import KennzahlenRow, kennzahlen
 from models.process import load_registry
 from models.tables import Escalation, Notification, Provider, Referral
@@ -117,7 +118,8 @@ def run_demo(
         totals = _simulate(url, plan, start, end, progress, seed)
         mails = len(sink.messages)
     with session(url) as s:
-        rows = kennzahlen(load_case_facts(s), start, end - timedelta(days=1))
+        states = registry_states(registry)
+        rows = kennzahlen(load_case_facts(s), start, end - timedelta(days=1), states)
         referrals = s.exec(select(func.count(col(Referral.id)))).one()
         escalations = s.exec(select(func.count(col(Escalation.id)))).one()
         open_escalations = s.exec(
@@ -133,6 +135,7 @@ def run_demo(
         title=f"Kennzahlen §\u00a016a SGB\u00a0II – Simulation ({registry.kommune})",
         period_start=start,
         period_end=end - timedelta(days=1),
+        states=states,
         extra={
             "Simulierte Monate": str(months),
             "Skalierung": f"{scale:g}".replace(".", ","),

@@ -197,17 +197,29 @@ Sozialdaten in a reason); German titles for the case timeline (issue 8, point 3)
 class ReferralEvent(_Payload):
     """An event of a running referral (name as in the process definition).
 
-    ``reason_code`` (`DeclineReason`) only with ``provider_declined``; it is kept in the
-    command and in the audit entry of the decision."""
+    ``reason_code`` (`DeclineReason`) only with an event of ``reason_code: true`` in the
+    process definition (checked where an event is reported, `api.access.check_event`); it
+    is kept in the command and in the audit entry of the decision. ``phase`` and
+    ``phase_step`` (both or neither) with an event of ``reports_phase: true``: the
+    provider reports a phase of the Leistungsart begun or completed (`models.phases`,
+    seed 002 §4.1)."""
 
     event: str = Field(min_length=1, max_length=60)
     appointment_on: date | None = None
     provider_code: str | None = Field(default=None, min_length=1, max_length=60)
     feedback: FeedbackIn | None = None
     reason_code: DeclineReason | None = None
+    phase: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Z0-9]{0,9}$",
+        description="Phase (Leistungsabschnitt) der Leistungsart, z. B. LA1 (models.phases)",
+    )
+    phase_step: Literal["begun", "completed"] | None = Field(
+        default=None, description="begonnen (begun) oder abgeschlossen (completed)"
+    )
 
     @model_validator(mode="after")
-    def _reason_only_when_declined(self) -> ReferralEvent:
-        if self.reason_code is not None and self.event != "provider_declined":
-            raise ValueError("reason_code (Ablehnungsgrund) gibt es nur bei provider_declined")
+    def _phase_with_step(self) -> ReferralEvent:
+        if (self.phase is None) != (self.phase_step is None):
+            raise ValueError("phase und phase_step (begun/completed) nur zusammen angeben")
         return self

@@ -1,12 +1,12 @@
 """Signed, expiring links from a reminder e-mail to exactly the form it asks for.
 
 A reminder to a provider (``provider_reminder``) names a Frist; its link opens the portal
-form that meets that Frist (`DEADLINE_FORMS`). The link carries only the case's
-Aktenzeichen and the form's slug (no names, DESIGN §4.4), signed with the app's key
-(itsdangerous ``URLSafeTimedSerializer``, HMAC; salt `SALT`, so a CSRF token or another
-signed value is never accepted as a link), and expires after ``max_days`` days
-(``Settings.form_link_days``, default `DEFAULT_DAYS`). It does not log anyone in: the
-form page asks for a login and checks the user's scope as every page does.
+form that meets that Frist (the deadline's ``form`` in the process YAML, `deadline_forms`).
+The link carries only the case's Aktenzeichen and the form's slug (no names, DESIGN §4.4),
+signed with the app's key (itsdangerous ``URLSafeTimedSerializer``, HMAC; salt `SALT`, so a
+CSRF token or another signed value is never accepted as a link), and expires after
+``max_days`` days (``Settings.form_link_days``, default `DEFAULT_DAYS`). It does not log
+anyone in: the form page asks for a login and checks the user's scope as every page does.
 
 Pure: no database or web code; time is passed in (`now`).
 """
@@ -19,18 +19,22 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
+from models.process import Registry
 from models.settings import Settings
 from models.urls import case_url, link_url
 
-DEADLINE_FORMS: dict[str, str] = {
-    "first_appointment": "termin",
-    "no_show_followup": "termin",
-    "first_feedback": "rueckmeldung",
-    "interim_report": "zwischenbericht",
-    "result_report": "ergebnisbericht",
-}
-"""Deadline kind (process definition) -> slug of the portal form that meets it
-(`api.dashboard.portal_forms.FORMS`)."""
+
+def deadline_forms(registry: Registry) -> dict[str, str]:
+    """Deadline kind -> slug of the portal form that meets it, for every process of
+    `registry` (a deadline's ``form``, `models.process.DeadlineDef`; the forms are the
+    transitions' ``form``, `api.dashboard.portal_forms.forms`)."""
+    return {
+        kind: deadline.form
+        for process in registry.processes.values()
+        for kind, deadline in process.deadlines.items()
+        if deadline.form is not None
+    }
+
 
 SALT = "formular-link"
 DEFAULT_DAYS = 14
@@ -102,15 +106,15 @@ def read_form_link(secret: str, token: str, now: datetime, max_days: int) -> For
 
 
 def mail_link(
-    settings: Settings, reference: str, template: str, deadline_kind: object, now: datetime | None
+    settings: Settings, reference: str, template: str, form: str | None, now: datetime | None
 ) -> str:
     """The link an e-mail of `template` about case `reference` carries (``app_url`` of the
     notification templates): for a reminder to a provider (``provider_reminder``) about a
-    Frist of `deadline_kind`, the signed link (valid from `now`) to the form that meets it;
+    Frist met by the portal form `form` (slug, `deadline_forms`; None: none), the signed
+    link (valid from `now`) to that form;
     otherwise, or without ``KEL_JWT_SECRET`` (dev mode: a key per process, which another
     process could not check), the case page, which asks for a login all the same. Empty
     without ``KEL_APP_URL``."""
-    form = DEADLINE_FORMS.get(str(deadline_kind))
     key = settings.jwt_secret
     if template != "provider_reminder" or form is None or key is None or now is None:
         return case_url(settings.app_url, reference)

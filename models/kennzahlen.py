@@ -2,7 +2,10 @@
 
 Source: seed 002 §4.1 (JC StädteRegion Aachen, "Kennzahlen (Bericht 01)"), DESIGN §2
 "Monitoring". Pure Python: the figures are computed from plain `CaseFacts` (one per
-referral), so they can be tested without a database; `demo.report` loads the facts.
+referral), so they can be tested without a database; `tasks.kennzahlen` loads the facts.
+Which states count as "in counselling" and as closed, and the phases' titles and order,
+come from the process definitions (`models.figures.states.ReportStates`), never from
+names written here.
 
 Definitions for a reporting period ``period_start`` … ``period_end`` (both inclusive):
 
@@ -12,14 +15,14 @@ Definitions for a reporting period ``period_start`` … ``period_end`` (both inc
   ``vouchers_redeemed`` (status redeemed), ``vouchers_not_started`` (issued or expired:
   "Beratung noch nicht eingeleitet") and ``vouchers_returned_invalid``; the three add up
   to ``vouchers_issued``.
-* ``customers_in_counselling``: referrals in state ``in_counselling`` at the period end
+* ``customers_in_counselling``: referrals in a ``counselling`` state at the period end
   (current state, entered on or before ``period_end``).
 * ``share_u25``: share of age group "u25" among the referrals started in the period
   (0.0 when there are none).
 * ``counselling_days_*``: for referrals whose counselling (``first_appointment_on`` until
   ``closed_on``) overlaps the period, the days from ``first_appointment_on`` to
   ``closed_on``, or to ``period_end`` if still open then. ``None`` when there are none.
-* ``open_over_90_days``: open referrals (state not ``closed``) whose ``state_since`` lies
+* ``open_over_90_days``: open referrals (state not ``final``) whose ``state_since`` lies
   more than 90 days before ``period_end``, counted per phase (= state); only phases that
   occur are keys, in process order.
 * ``escalations`` / ``open_escalations``: escalations (all / not yet resolved) of the
@@ -52,13 +55,16 @@ the difference of two shown ones).
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
+
+from models.figures.states import ReportStates
 
 NO_PROVIDER = "–"
 TOTAL = "Gesamt"
@@ -66,16 +72,6 @@ OVERDUE_DAYS = 90
 MIN_CASES = 3  # smallest number of cases a figure is shown for (to non-coordinators)
 SUPPRESSED = "< 3"
 EXACT_ROLES = frozenset({"coordinator", "admin"})
-
-PHASE_TITLES: dict[str, str] = {
-    "staged": "Gestuft – wartet auf vorrangige Leistung",
-    "voucher_issued": "Gutschein ausgegeben",
-    "appointment_booked": "Erstgespräch terminiert",
-    "no_show": "Erstgespräch nicht wahrgenommen",
-    "rerouting": "Neuzuweisung erforderlich",
-    "in_counselling": "In Beratung",
-    "closed": "Abgeschlossen",
-}
 
 COLUMNS: list[tuple[str, str]] = [
     ("provider", "Träger"),
@@ -213,11 +209,6 @@ def _sort_key(name: str) -> tuple[str, str]:
     return (plain.casefold(), name)
 
 
-def _phase_order(phase: str) -> tuple[int, str]:
-    order = list(PHASE_TITLES)
-    return (order.index(phase) if phase in PHASE_TITLES else len(order), phase)
-
-
 @dataclass
 class _Acc:
     """Running totals of one provider (or of all)."""
@@ -235,7 +226,7 @@ class _Acc:
     open_escalations: int = 0
     first_appointment_days: list[float] = field(default_factory=list)
 
-    def row(self, provider: str) -> KennzahlenRow:
+    def row(self, provider: str, states: ReportStates) -> KennzahlenRow:
         return KennzahlenRow(
             provider=provider,
             customers_in_counselling=self.in_counselling,
@@ -246,7 +237,7 @@ class _Acc:
             share_u25=self.started_u25 / self.started if self.started else 0.0,
             counselling_days_mean=_mean(self.counselling_days),
             counselling_days_median=_median(self.counselling_days),
-            open_over_90_days={k: self.overdue[k] for k in sorted(self.overdue, key=_phase_order)},
+            open_over_90_days={k: self.overdue[k] for k in sorted(self.overdue, key=states.order)},
             escalations=self.escalations,
             open_escalations=self.open_escalations,
             first_appointment_days_median=_median(self.first_appointment_days),
@@ -272,11 +263,13 @@ def _add_voucher(accs: Iterable[_Acc], voucher: VoucherFacts) -> None:
             acc.vouchers_returned_invalid += 1
 
 
-def _add_case(accs: Iterable[_Acc], case: CaseFacts, start: date, end: date) -> None:
+def _add_case(
+    accs: Iterable[_Acc], case: CaseFacts, start: date, end: date, states: ReportStates
+) -> None:
     in_period = start <= case.started_on <= end
     active = case.started_on <= end and (case.closed_on is None or case.closed_on >= start)
-    in_counselling = case.state == "in_counselling" and case.state_since <= end
-    overdue = case.state != "closed" and (end - case.state_since).days > OVERDUE_DAYS
+    in_counselling = case.state in states.counselling and case.state_since <= end
+    overdue = case.state not in states.final and (end - case.state_since).days > OVERDUE_DAYS
 
     counselling: float | None = None
     first = case.first_appointment_on
@@ -309,9 +302,10 @@ def _add_case(accs: Iterable[_Acc], case: CaseFacts, start: date, end: date) -> 
 
 
 def kennzahlen(
-    cases: Iterable[CaseFacts], period_start: date, period_end: date
+    cases: Iterable[CaseFacts], period_start: date, period_end: date, states: ReportStates
 ) -> list[KennzahlenRow]:
-    """The Kennzahlen per provider (sorted by name) and a final total row ``"Gesamt"``.
+    """The Kennzahlen per provider (sorted by name) and a final total row ``"Gesamt"``;
+    `states` says which states are final and in counselling, and the phases' order.
 
     Every provider named on a referral or a voucher gets a row, even if all its figures
     are zero for the period. See the module docstring for the definitions.
@@ -321,18 +315,22 @@ def kennzahlen(
     per_provider: defaultdict[str, _Acc] = defaultdict(_Acc)
     total = _Acc()
     for case in cases:
-        _add_case((per_provider[case.provider], total), case, period_start, period_end)
+        _add_case((per_provider[case.provider], total), case, period_start, period_end, states)
         for voucher in case.vouchers:
             acc = per_provider[voucher.provider]  # creates the row even outside the period
             if period_start <= voucher.issued_on <= period_end:
                 _add_voucher((acc, total), voucher)
-    rows = [per_provider[name].row(name) for name in sorted(per_provider, key=_sort_key)]
-    rows.append(total.row(TOTAL))
+    rows = [per_provider[name].row(name, states) for name in sorted(per_provider, key=_sort_key)]
+    rows.append(total.row(TOTAL, states))
     return rows
 
 
 def per_service_type(
-    cases: Iterable[CaseFacts], period_start: date, period_end: date, titles: dict[str, str]
+    cases: Iterable[CaseFacts],
+    period_start: date,
+    period_end: date,
+    titles: dict[str, str],
+    states: ReportStates,
 ) -> list[KennzahlenRow]:
     """The total row of `kennzahlen` for each Leistungsart of `cases` (issue 10, point 6:
     Kennzahlen per Leistungsart), named by its title in `titles` (service type -> German
@@ -344,7 +342,73 @@ def per_service_type(
     order = [k for k in titles if k in grouped] + sorted(set(grouped) - set(titles))
     return [
         replace(
-            kennzahlen(grouped[key], period_start, period_end)[-1], provider=titles.get(key, key)
+            kennzahlen(grouped[key], period_start, period_end, states)[-1],
+            provider=titles.get(key, key),
         )
         for key in order
     ]
+
+
+def occurring_phases(rows: Sequence[KennzahlenRow], states: ReportStates) -> list[str]:
+    """The phases (states) some row counts in ``open_over_90_days``, in process order
+    (unknown ones after, by name): the columns "> 90 Tage" of the table."""
+    seen = {phase for row in rows for phase in row.open_over_90_days}
+    return sorted(seen, key=states.order)
+
+
+def own_vouchers_only(cases: Iterable[CaseFacts]) -> list[CaseFacts]:
+    """For a provider reading the Kennzahlen: `cases` without the vouchers a referral had
+    at another provider before (a rerouted case), so no other provider's figure shows."""
+    return [
+        replace(c, vouchers=tuple(v for v in c.vouchers if v.provider == c.provider)) for c in cases
+    ]
+
+
+STATE_SERIES = (
+    "vor Beratung (Gutschein/Termin)",
+    "in Beratung",
+    "abgeschlossen im Monat",
+)
+
+
+def cases_by_state(
+    cases: Iterable[CaseFacts], months: Sequence[tuple[date, date]]
+) -> dict[str, list[int]]:
+    """Per month (``(first day, last day)``, `models.figures.periods.month_ends`): the
+    referrals before counselling and in counselling at the month's last day, and the
+    referrals closed during the month, keyed by `STATE_SERIES`. Sorted counts and
+    bisection: O(n log n).
+
+    Before counselling: started, no first appointment yet, not closed (staged, voucher,
+    appointment booked, no-show, rerouting). In counselling: first appointment held, not
+    closed. Only ``started_on``, ``first_appointment_on`` and ``closed_on`` are used.
+    """
+    started: list[date] = []
+    left_before: list[date] = []  # the day a referral stopped being "before counselling"
+    first: list[date] = []
+    closed_after_first: list[date] = []
+    closed: list[date] = []
+    for case in cases:
+        started.append(case.started_on)
+        ends = [d for d in (case.first_appointment_on, case.closed_on) if d is not None]
+        if ends:
+            left_before.append(min(ends))
+        if case.first_appointment_on is not None:
+            first.append(case.first_appointment_on)
+            if case.closed_on is not None:
+                closed_after_first.append(max(case.closed_on, case.first_appointment_on))
+        if case.closed_on is not None:
+            closed.append(case.closed_on)
+    for values in (started, left_before, first, closed_after_first, closed):
+        values.sort()
+
+    def upto(values: list[date], day: date) -> int:
+        return bisect.bisect_right(values, day)
+
+    series: dict[str, list[int]] = {name: [] for name in STATE_SERIES}
+    before, counselling, done = STATE_SERIES
+    for month_first, month_last in months:
+        series[before].append(upto(started, month_last) - upto(left_before, month_last))
+        series[counselling].append(upto(first, month_last) - upto(closed_after_first, month_last))
+        series[done].append(upto(closed, month_last) - upto(closed, month_first - timedelta(1)))
+    return series

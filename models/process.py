@@ -51,6 +51,7 @@ from models.commands import (
     MODULE_CODE_PATTERN,
     AgeGroup,
 )
+from models.phases import PhaseDef, check_phases
 
 SHIPPED_DIR = Path(__file__).parent / "process_definitions"
 
@@ -58,6 +59,25 @@ Action = Literal[
     "remind_provider", "remind_customer", "notify_caseworker", "notify_funder", "escalate", "event"
 ]
 VoucherAction = Literal["issue", "redeem", "expire", "invalidate"]
+Records = Literal["appointment_on", "first_appointment_on", "provider", "consent_withdrawal"]
+"""What an event writes to the referral besides its state (a transition's ``records``, kept
+by `tasks.recorders`): ``appointment_on`` the reported date of the Erstgespräch (the
+event's ``appointment_on``, required), ``first_appointment_on`` the event's date as the day
+the first appointment was kept, ``provider`` the new Träger (``provider_code``, required),
+``consent_withdrawal`` every Schweigepflichtentbindung of the case withdrawn on the event's
+date."""
+Release = Literal["now", "after_weeks"]
+"""How an event of the ``staged`` state releases a referral once the earlier-staged one is
+"laufende Therapie" (a transition's ``release``, fired by `tasks.repository`): ``now``
+releases it, ``after_weeks`` starts its wait under ``staged_release: {after:
+weeks_in_counselling}`` (seed 002 §4.2)."""
+FormKind = Literal["termin", "datum", "ablehnung", "bericht", "bestaetigung"]
+"""What a provider's form asks (`ProviderForm.kind`, `api.dashboard.portal_forms`):
+``termin`` the date of the booked appointment (an event with ``records: appointment_on``),
+``datum`` the day the event happened, ``ablehnung`` a reason code (``reason_code: true``),
+``bericht`` the report form of seed 002 §4.6.5 (``report: true``), ``bestaetigung`` nothing."""
+StatusAnswer = Literal["appointment_kept", "counselling_ongoing", "ended"]
+"""A status question of the report form (a field of `models.commands.FeedbackIn`)."""
 _OFFSET = re.compile(r"^(-)?P(\d+)([DWM])$")
 _OFFSET_FORM = "P3D, -P5D, P2W oder -P2M"
 
@@ -158,12 +178,35 @@ class DeadlineDef(_Strict):
     relative_to: str | None = None
     offset: str | None = None
     recurs: bool = False
+    # slug of the provider's form a reminder about this Frist links to (`ProviderForm.slug`,
+    # `models.form_links`); left out of the stored version when not given
+    form: str | None = Field(default=None, exclude_if=lambda value: value is None)
     ladder: list[LadderStep] = Field(min_length=1)
 
     @field_validator("offset")
     @classmethod
     def _offset_form(cls, value: str | None) -> str | None:
         return None if value is None else _check_offset(value)
+
+
+class ProviderForm(_Strict):
+    """The provider's form of an event in the Träger-Portal (a transition's ``form``,
+    `api.dashboard.portal_forms`): its URL ``slug`` (``/dashboard/faelle/<Aktenzeichen>/
+    meldung/<slug>``), what it asks (``kind``, `FormKind`), its German ``title`` (default:
+    the transition's), the label of its ``button``, the message shown once it was saved
+    (``done``), an ``intro`` above it, and for a report the status questions it opens
+    answered with "ja" (``answers``, `StatusAnswer`) and the heading of its PDF sheet
+    (``pdf``: the report form of seed 002 §4.6.5, Anlage 2, "Zwischenbericht" or
+    "Abschlussbericht"; none: no PDF)."""
+
+    slug: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
+    kind: FormKind
+    title: str | None = Field(default=None, min_length=1, max_length=80)
+    button: str = Field(min_length=1, max_length=80)
+    done: str = Field(min_length=1, max_length=200)
+    intro: str = Field(default="", max_length=400)
+    answers: list[StatusAnswer] = []
+    pdf: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class EntryCondition(_Strict):
@@ -185,11 +228,22 @@ class EntryCondition(_Strict):
 class StateDef(_Strict):
     """A state. ``final``: the case is closed (no event leaves it). ``releases_staged``: a
     referral in this state no longer holds back a later-staged one of the same customer
-    (seed 002 §4.2: Schuldnerberatung "danach bzw. bei laufender Therapie")."""
+    (seed 002 §4.2: Schuldnerberatung "danach bzw. bei laufender Therapie").
+    ``counselling``: the customer is in counselling in this state (the first appointment
+    was kept): the reports count it as "Kunden in Beratung" / "In Beratung" (Kennzahlen
+    Bericht 01, seed 002 §4.1; `models.figures.states`); never together with ``final``."""
 
     title: str
     final: bool = False
     releases_staged: bool = False
+    # left out of the stored version when false, so a process without it keeps its version
+    counselling: bool = Field(default=False, exclude_if=lambda value: not value)
+
+    @model_validator(mode="after")
+    def _counselling_not_final(self) -> StateDef:
+        if self.counselling and self.final:
+            raise ValueError("'counselling' und 'final' schließen sich aus")
+        return self
 
 
 class CourseStep(_Strict):
@@ -213,6 +267,9 @@ class TransitionDef(_Strict):
     deadlines (``all`` for every one), ``start`` opens deadlines counted from the event date.
     ``report``: the event carries the provider's Rückmeldung (its ``feedback`` is required
     and kept, seed 002 §4.2: 1. Rückmeldung, Zwischen-, Ergebnismeldung, Abschlussbericht).
+    ``records``: what else the event writes to the referral (`Records`); ``release``: the
+    event releases a staged referral (`Release`). Both are left out of the stored version
+    when not given, so a process without them keeps its version name.
     """
 
     event: str
@@ -227,6 +284,16 @@ class TransitionDef(_Strict):
     notify: list[Literal["caseworker"]] = []
     by: list[Literal["caseworker", "provider"]] = []
     report: bool = False
+    records: Records | None = Field(default=None, exclude_if=lambda value: value is None)
+    release: Release | None = Field(default=None, exclude_if=lambda value: value is None)
+    # the event reports a phase of the Leistungsart (its standards' ``phases``, `models.phases`,
+    # kept by `tasks.phases`); left out of the stored version when false
+    reports_phase: bool = Field(default=False, exclude_if=lambda value: not value)
+    # the event may carry a reason code (`models.commands.DeclineReason`: why a provider
+    # declines); left out of the stored version when false
+    reason_code: bool = Field(default=False, exclude_if=lambda value: not value)
+    # the provider's form of the event (`ProviderForm`); left out when not given
+    form: ProviderForm | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ProcessDef(_Strict):
@@ -250,6 +317,24 @@ class ProcessDef(_Strict):
     def report_events(self) -> frozenset[str]:
         """Events that carry a provider's report (``report: true``)."""
         return frozenset(t.event for t in self.transitions if t.report)
+
+    def records_of(self, event: str) -> Records | None:
+        """What `event` writes to the referral besides its state (``records``), or None."""
+        return next((t.records for t in self.transitions if t.event == event and t.records), None)
+
+    @property
+    def phase_events(self) -> frozenset[str]:
+        """Events that report a phase (``reports_phase: true``, `models.phases`)."""
+        return frozenset(t.event for t in self.transitions if t.reports_phase)
+
+    @property
+    def reason_events(self) -> frozenset[str]:
+        """Events that may carry a reason code (``reason_code: true``)."""
+        return frozenset(t.event for t in self.transitions if t.reason_code)
+
+    def release_event(self, how: Release) -> str | None:
+        """The event that releases a staged referral `how` (``release``), or None."""
+        return next((t.event for t in self.transitions if t.release == how), None)
 
     @property
     def releasing_states(self) -> frozenset[str]:
@@ -339,6 +424,9 @@ class ServiceStandard(_Strict):
     periods: dict[str, str | None]
     retention: str | None = None
     funder: FunderDef | None = None
+    # provider-reported phases (Leistungsabschnitte, seed 002 §4.1, `models.phases`); left
+    # out of the stored version when there are none
+    phases: list[PhaseDef] = Field(default=[], exclude_if=lambda value: not value)
 
     def period_named(self, name: str) -> str | None:
         """The period `name` of ``periods``; `STAGED_RELEASE_PERIOD` from `staged_release`."""
@@ -727,6 +815,7 @@ def _check_process(p: ProcessDef) -> list[Problem]:
                 out.append(
                     (("deadlines", name, "ladder", j), f"Ereignis {step.event!r} nicht definiert")
                 )
+    out += _check_forms(p)
     return out + _check_timing(p) + _check_entry(p) + _check_course(p) + _check_flags(p)
 
 
@@ -775,16 +864,79 @@ def _check_timing(p: ProcessDef) -> list[Problem]:
     return out
 
 
+_FORM_NEEDS: dict[str, tuple[str, Any]] = {
+    "termin": ("records", "appointment_on"),
+    "ablehnung": ("reason_code", True),
+    "bericht": ("report", True),
+}
+"""What a transition needs for a form of each kind (attribute, value)."""
+
+
+def _check_forms(p: ProcessDef) -> list[Problem]:
+    """Provider forms (``form``): only for events a provider reports, one slug per event
+    (an event's form may be given on one of its transitions; where given twice, the same),
+    the kind fitting the event (`_FORM_NEEDS`), ``answers``/``pdf`` only for reports; a
+    deadline's ``form`` names one of them."""
+    out: list[Problem] = []
+    slugs: dict[str, str] = {}
+    for i, t in enumerate(p.transitions):
+        if t.form is None:
+            continue
+        where = ("transitions", i, "form")
+        if "provider" not in t.by:
+            out.append((where, f"{t.event}: 'form' nur für Ereignisse mit by: [provider]"))
+        if slugs.setdefault(t.form.slug, t.event) != t.event:
+            out.append(((*where, "slug"), f"Formular {t.form.slug!r} doppelt"))
+        need = _FORM_NEEDS.get(t.form.kind)
+        if need is not None and getattr(t, need[0]) != need[1]:
+            out.append(
+                ((*where, "kind"), f"{t.event}: kind {t.form.kind} braucht {need[0]}: {need[1]}")
+            )
+        for key in ("answers", "pdf"):
+            if getattr(t.form, key) and t.form.kind != "bericht":
+                out.append(((*where, key), f"{t.event}: {key!r} nur bei kind bericht"))
+    out += [
+        (("transitions", i, "reason_code"), f"{t.event}: 'reason_code' anders als beim selben")
+        for i, t in enumerate(p.transitions)
+        if t.reason_code != (t.event in p.reason_events)
+    ]
+    others = [t for t in p.transitions if t.form is not None]
+    out += [
+        (("transitions", i, "form"), f"{t.event}: 'form' anders als beim selben Ereignis")
+        for i, t in enumerate(p.transitions)
+        if t.form is not None and any(o.event == t.event and o.form != t.form for o in others)
+    ]
+    out += [
+        (("deadlines", name, "form"), f"Formular {d.form!r} ist bei keinem Ereignis definiert")
+        for name, d in p.deadlines.items()
+        if d.form is not None and d.form not in slugs
+    ]
+    return out
+
+
 def _check_flags(p: ProcessDef) -> list[Problem]:
-    """``report`` the same for every transition of an event; a staged process names the
-    states that release it (``releases_staged``)."""
+    """``report`` and ``records`` the same for every transition of an event; a staged
+    process names the states that release it (``releases_staged``)."""
     out: list[Problem] = [
         (("transitions", i, "report"), f"{t.event}: 'report' anders als beim selben Ereignis")
         for i, t in enumerate(p.transitions)
         if t.report != (t.event in p.report_events)
     ]
+    out += [
+        (("transitions", i, "records"), f"{t.event}: 'records' anders als beim selben Ereignis")
+        for i, t in enumerate(p.transitions)
+        if t.records != p.records_of(t.event)
+    ]
     if p.staged is not None and not any(s.releases_staged for s in p.states.values()):
         out.append((("staged",), "kein Zustand mit 'releases_staged: true' gibt sie frei"))
+    if p.staged is not None and p.release_event("now") is None:
+        out.append((("staged",), "kein Ereignis mit 'release: now' gibt sie frei"))
+    for i, t in enumerate(p.transitions):
+        where = ("transitions", i, "release")
+        if t.release is not None and t.from_ != [p.staged]:
+            out.append((where, f"{t.event}: 'release' nur für Ereignisse aus {p.staged!r}"))
+        elif t.release is not None and p.release_event(t.release) != t.event:
+            out.append((where, f"{t.event}: 'release: {t.release}' hat schon ein Ereignis"))
     return out
 
 
@@ -858,7 +1010,14 @@ def _check_standard(
         out.append(
             (("staged_release",), f"Prozess {p.name!r} hat keine Frist 'period: staged_release'")
         )
+    if s.staged_release.weeks is not None and p.release_event("after_weeks") is None:
+        out.append(
+            (("staged_release",), f"Prozess {p.name!r} hat kein Ereignis 'release: after_weeks'")
+        )
     out += _check_relative_periods(s, p) + _check_retention_and_funder(s, p)
+    out += [(("phases", i, "code"), msg) for i, msg in check_phases(s.phases)]
+    if s.phases and not p.phase_events:
+        out.append((("phases",), f"Prozess {p.name!r} hat kein Ereignis 'reports_phase: true'"))
     out += [
         (("staged_after",), f"Leistungsart {other!r} unbekannt")
         for other in s.staged_after

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 
 from models.commands import FeedbackIn
-from models.process import Registry, ServiceCatalog, ServiceModule
+from models.process import ServiceCatalog, ServiceConfig, ServiceModule
 
 __all__ = ["InvalidReport", "check_feedback", "check_status_only"]
 
@@ -48,17 +48,15 @@ class InvalidReport(ValueError):
         self.field = field
 
 
-def check_feedback(
-    feedback: FeedbackIn, service_type: str, registry: Registry, age_group: str
-) -> None:
-    """Check `feedback` for a referral of `service_type` and the customer's `age_group`
-    (``u25``, ``25-49``, ``50+``) against the catalog in `registry`.
+def check_feedback(feedback: FeedbackIn, service: ServiceConfig, age_group: str) -> None:
+    """Check `feedback` for a referral of the Leistungsart `service` and the customer's
+    `age_group` (``u25``, ``25-49``, ``50+``) against `service`'s catalog.
 
+    `service` is the version the referral runs on (`tasks.process_versions.service_for`),
+    so a report is checked against the catalog the case started under, not a later one.
     Returns None if every value is allowed. Raises `InvalidReport` for the first value that
-    is not (see the module docstring for the rules); `models.process.UnknownServiceType` if
-    `service_type` is not configured at all.
+    is not (see the module docstring for the rules).
     """
-    service = registry.service(service_type)
     catalog = service.catalog
     where = f"für die Leistungsart „{service.title}“"
     if catalog is None:

@@ -452,3 +452,18 @@ class IntakePlan(SQLModel, table=True):
     planned: int = Field(ge=0)
     updated_by: str | None = None
     updated_at: datetime | None = _utc(nullable=True)
+
+
+class ReferralPhase(SQLModel, table=True):
+    """One provider-reported phase of a referral (a Leistungsabschnitt of the
+    Schuldnerberatung, seed 002 §4.1; `models.phases`): begun on `begun_on`, completed on
+    `completed_on` (None: open). One row per phase and referral (a phase is begun once);
+    written only by `tasks.phases.record_phase` on the one path of a case."""
+
+    __table_args__ = (UniqueConstraint("referral_id", "phase"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    phase: str
+    begun_on: date
+    completed_on: date | None = None

@@ -13,6 +13,18 @@ from urllib.parse import quote, urlencode
 DASHBOARD = "/dashboard"
 
 
+LOGIN_PATH = f"{DASHBOARD}/anmelden"
+"""The dashboard's login page."""
+
+
+def login_url(next_path: str | None = None) -> str:
+    """The login page, returning to the dashboard path `next_path` after the login
+    (``/dashboard/anmelden?next=/dashboard/faelle``); the login checks ``next`` again."""
+    if not next_path:
+        return LOGIN_PATH
+    return f"{LOGIN_PATH}?next={quote(next_path, safe='/')}"
+
+
 def case_path(reference: str) -> str:
     """The dashboard path of the case `reference` (``/dashboard/faelle/<Aktenzeichen>``)."""
     return f"{DASHBOARD}/faelle/{quote(reference, safe='')}"
@@ -54,17 +66,27 @@ def case_artifact_key(reference: str) -> str:
 _PLAIN_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
-def prefect_runs_url(prefect_ui_url: str, reference: str, seconds_back: int) -> str:
+def prefect_runs_url(
+    prefect_ui_url: str, reference: str, seconds_back: int, tab: str = "task-runs"
+) -> str:
     """The Prefect UI's run list filtered to the case `reference`, over the last
     `seconds_back` seconds (at least one day), so the case's whole life shows instead of
     the UI's default 7 days.
 
     `prefect_ui_url` is the UI's base (setting ``KEL_PREFECT_UI_URL``). The query is the
-    one the Prefect 3.8 UI reads on ``/runs``: ``tag`` (singular; ``tags`` is ignored) and a
-    relative range ``type=span&seconds=-N`` (prefect/server/ui, ``useFlowRunsFilterFromRoute``).
+    one the Prefect 3.8 UI reads on ``/runs``: ``tag`` (singular; ``tags`` is ignored), a
+    relative range ``type=span&seconds=-N`` (prefect/server/ui, ``useFlowRunsFilterFromRoute``)
+    and ``tab``: ``task-runs`` (default) lists the case's steps, which run as background
+    tasks of the task worker (`flows.commands.carry_out`), ``flow-runs`` the deadline
+    sweeps that touched it; the same tag filters both tabs.
     """
     query = urlencode(
-        {"tag": case_tag(reference), "type": "span", "seconds": -max(seconds_back, 86_400)}
+        {
+            "tab": tab,
+            "tag": case_tag(reference),
+            "type": "span",
+            "seconds": -max(seconds_back, 86_400),
+        }
     )
     return f"{prefect_ui_url.rstrip('/')}/runs?{query}"
 
@@ -88,3 +110,10 @@ def link_url(app_url: str, token: str) -> str:
     """The absolute URL of the signed form link `token` under `app_url`; empty without one."""
     base = app_url.rstrip("/")
     return f"{base}{link_path(token)}" if base else ""
+
+
+def phase_form_path(reference: str) -> str:
+    """The dashboard path of the provider's form to report a phase (Leistungsabschnitt,
+    `models.phases`) of case `reference`
+    (``/dashboard/faelle/<Aktenzeichen>/leistungsabschnitt``)."""
+    return f"{case_path(reference)}/leistungsabschnitt"

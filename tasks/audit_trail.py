@@ -11,11 +11,17 @@ The chain itself (canonical content, SHA-256) is `models.audit_chain`. Here:
   Whatever the transaction, the database refuses a fork by itself (unique index on
   ``seq`` and the insert trigger of migration 0007): a deferred SQLite transaction that
   another writer overtook fails ("database is locked") instead of forking.
+* `deferred` / `write_deferred`: a transaction that knows where it ends (an API write,
+  a batch of the deadline sweep) queues its rows instead and writes them all just before
+  its commit: one lock, one read and one insert, and the lock, which serialises every
+  writer of the chain, is held only for those and the commit.
 * `verify_chain` walks the rows in ``seq`` order and names the first broken one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,36 +54,91 @@ def append(
     ``at`` is `now`, or the previous row's ``at`` if `now` is earlier (a clock that went
     back, or two processes whose clocks differ by a little): the trail's time never runs
     backwards, which the database checks too. `detail` must be JSON (no NaN/Infinity:
-    `ValueError`). Runs one SELECT and one INSERT (plus the lock on PostgreSQL).
+    `ValueError`). Runs one SELECT and one INSERT (plus the lock on PostgreSQL); in a
+    `deferred` session nothing yet: the row is queued for `write_deferred`.
     """
+    row = _Pending(now, actor, role, action, referral_id, normalise_detail(detail))
+    queue = session.info.get(_QUEUE)
+    if queue is not None:
+        queue.append(row)
+        return
+    _write(session, [row])
+
+
+@dataclass(frozen=True)
+class _Pending:
+    now: datetime
+    actor: str
+    role: str
+    action: str
+    referral_id: int | None
+    detail: dict[str, Any]
+
+
+_QUEUE = "kel_audit_queue"
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """Within the block, `append` queues `session`'s audit rows; call `write_deferred`
+    before committing (rows still queued when the block ends are dropped: the caller
+    rolled back). Not nested."""
+    session.info[_QUEUE] = []
+    try:
+        yield
+    finally:
+        session.info.pop(_QUEUE, None)
+
+
+def queued(session: Session) -> int:
+    """How many audit rows `session` has queued (0 outside `deferred`)."""
+    return len(session.info.get(_QUEUE) or ())
+
+
+def drop_queued(session: Session, keep: int) -> None:
+    """Drop the rows queued after the first `keep` (their savepoint was rolled back)."""
+    queue = session.info.get(_QUEUE)
+    if queue is not None:
+        del queue[keep:]
+
+
+def write_deferred(session: Session) -> None:
+    """Write the rows `session` has queued, in order, as the next links of the chain:
+    one lock (PostgreSQL), one SELECT, one INSERT. Call it right before the commit."""
+    queue = session.info.get(_QUEUE)
+    if queue:
+        _write(session, list(queue))
+        queue.clear()
+
+
+def _write(session: Session, rows: list[_Pending]) -> None:
     if session.connection().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
     last = session.execute(
         select(AUDIT.c.seq, AUDIT.c.hash, AUDIT.c.at).order_by(AUDIT.c.seq.desc()).limit(1)
     ).first()
-    seq, prev_hash, at = (1, GENESIS, now) if last is None else (last[0] + 1, last[1], last[2])
-    entry = Entry(
-        seq=seq,
-        at=max(now, at),
-        actor=actor,
-        role=role,
-        action=action,
-        referral_id=referral_id,
-        detail=normalise_detail(detail),
-    )
-    session.execute(
-        insert(AUDIT).values(
-            seq=entry.seq,
-            prev_hash=prev_hash,
-            hash=entry_hash(prev_hash, entry),
-            at=entry.at,
-            actor=entry.actor,
-            role=entry.role,
-            action=entry.action,
-            referral_id=entry.referral_id,
-            detail=entry.detail,
+    seq, prev_hash, at = (0, GENESIS, None) if last is None else (last[0], last[1], last[2])
+    values = []
+    for row in rows:
+        at = row.now if at is None else max(row.now, at)
+        seq += 1
+        entry = Entry(seq, at, row.actor, row.role, row.action, row.referral_id, row.detail)
+        hash_ = entry_hash(prev_hash, entry)
+        values.append(
+            {
+                "seq": seq,
+                "prev_hash": prev_hash,
+                "hash": hash_,
+                "at": at,
+                "actor": row.actor,
+                "role": row.role,
+                "action": row.action,
+                "referral_id": row.referral_id,
+                "detail": entry.detail,
+            }
         )
-    )
+        prev_hash = hash_
+    session.execute(insert(AUDIT), values)
 
 
 class Flaw(StrEnum):

@@ -1,10 +1,11 @@
 """Loading a case's course for its Prefect artifact (`models.case_card`) and naming the step
 of a command (`models.run_names`): read models on the database, no Prefect.
 
-Titles come from the process definition (states, transitions; `models.process`) and, for
-audit entries that are no transition of the process (start, reminders, escalation work),
-from `STEP_TITLES`. An audit action without a title there (reads of reports, PDF
-downloads) is no step of the course and is left out; nothing shows a code.
+Titles come from the process definition of the case's version (states, transitions;
+`tasks.process_versions.service_for`) and, for audit entries that are no transition of the
+process (start, reminders, escalation work), from `models.audit_titles.AUDIT_TITLES`, the
+table the case page uses too. Reads and prints (`models.audit_titles.READS`) and actions
+without a title are no step of the course and are left out; nothing shows a code.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
+from models.audit_titles import AUDIT_TITLES, READS, action_title
 from models.case_card import CaseCard, DeadlineLine, EscalationLine, Step
 from models.clock import local_date
 from models.german import datum
 from models.process import ProcessDef, Registry, UnknownServiceType
-from models.run_names import STARTED, STARTED_STAGED, follow_up_run_name, step_title
+from models.run_names import follow_up_run_name, step_title
 from models.tables import (
     AuditEvent,
     Command,
@@ -30,24 +32,8 @@ from models.tables import (
     Timer,
 )
 from tasks.commands import REFERENCE_TAKEN
+from tasks.process_versions import UnknownVersion, service_for
 
-#: German titles of audit actions that are steps of a case but no transition of the process.
-STEP_TITLES = {
-    "started": STARTED,
-    "staged": STARTED_STAGED,
-    "reminder": "Erinnerung",
-    "overdue": "Frist überschritten",
-    "escalated": "Eskalation an die Koordination",
-    "escalation_acknowledge": "Eskalation quittiert",
-    "escalation_assign": "Eskalation zugewiesen",
-    "escalation_resolve": "Eskalation erledigt",
-    "escalation_auto_resolve": "Eskalation automatisch erledigt",
-    "escalation_raised": "Eskalation an die 2. Stufe weitergeleitet",
-    "consent_granted": "Schweigepflichtentbindung erfasst",
-    "command_rejected": "Meldung abgewiesen",
-    "notification_given_up": "Benachrichtigung aufgegeben",
-    "anonymised": "Nach Ablauf der Aufbewahrungsfrist anonymisiert",
-}
 #: Steps of the deadline sweep: shown from the fired timers, which name their deadline.
 TIMER_STEPS = ("reminder", "overdue", "escalated")
 ESCALATION_STATES = {"open": "offen", "acknowledged": "quittiert", "resolved": "erledigt"}
@@ -62,7 +48,7 @@ def load_case_card(
     """The card of `referral` as of `today` (local date): steps from the audit trail (oldest
     first), every deadline, every escalation."""
     assert referral.id is not None
-    process = _process(registry, referral.service_type)
+    process = _process(session, registry, referral)
     states = {name: s.title for name, s in process.states.items()} if process else {}
     return CaseCard(
         reference=referral.reference,
@@ -75,10 +61,11 @@ def load_case_card(
     )
 
 
-def _process(registry: Registry, service_type: str) -> ProcessDef | None:
+def _process(session: Session, registry: Registry, referral: Referral) -> ProcessDef | None:
+    """The process of the version `referral` runs on; None for an unknown Leistungsart."""
     try:
-        return registry.service(service_type).process
-    except UnknownServiceType:
+        return service_for(session, registry, referral).process
+    except (UnknownServiceType, UnknownVersion):
         return None
 
 
@@ -88,14 +75,13 @@ def _steps(
     """Audit entries with a title, and the fired timers that did something (reminder,
     overdue notice, escalation) with the title of their deadline, in the order they
     took effect."""
-    events = {t.event: t.title for t in process.transitions} if process else {}
     entries = session.exec(
         select(AuditEvent).where(AuditEvent.referral_id == referral_id).order_by(col(AuditEvent.id))
     )
     steps: list[tuple[datetime, Step]] = []
     for entry in entries:
-        title = events.get(entry.action) or STEP_TITLES.get(entry.action)
-        if title is None or entry.action in TIMER_STEPS:
+        title = action_title(entry.action, process)
+        if title is None or entry.action in TIMER_STEPS or entry.action in READS:
             continue
         on, state = entry.detail.get("on"), entry.detail.get("state_to")
         day = date.fromisoformat(on) if isinstance(on, str) else local_date(entry.at)
@@ -108,7 +94,7 @@ def _steps(
     )
     for timer, deadline in timers:
         assert timer.fired_at is not None and timer.result is not None
-        title = f"{STEP_TITLES[timer.result]}: {deadline}"
+        title = f"{AUDIT_TITLES[timer.result]}: {deadline}"
         steps.append((timer.fired_at, Step(local_date(timer.fired_at), title)))
     steps.sort(key=lambda item: (item[1].on, item[0]))
     return [step for _, step in steps]
@@ -173,7 +159,7 @@ def command_step(session: Session, command_id: int, registry: Registry) -> Comma
         name = f"Befehl {command_id}"
         return CommandStep(command_id, name, rejected=f"{name} gibt es nicht; nichts zu tun")
     referral = _command_referral(session, command)
-    process = _process(registry, referral.service_type) if referral else None
+    process = _process(session, registry, referral) if referral else None
     staged = referral is not None and referral.staged_after_id is not None
     title = step_title(command.kind, command.payload, process, staged=staged)
     reference = None if command.kind == "intake" else command.reference

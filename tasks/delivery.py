@@ -40,7 +40,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from models.db import begin_write
-from models.form_links import mail_link
+from models.form_links import deadline_forms, mail_link
+from models.process import load_registry
 from models.settings import Settings
 from models.tables import Notification, NotificationStatus, Referral
 from notifications import Delivery, Notifier, render
@@ -291,7 +292,9 @@ def _template_context(
     }
     context["reference"] = reference  # "Vorgang": the Aktenzeichen, never the database id
     # the case page; a reminder to a provider: the signed link to its form (issue 8.3)
-    context["app_url"] = mail_link(settings, reference, template, stored.get("deadline_kind"), now)
+    kind = stored.get("deadline_kind")  # its form: the process YAML's (a deadline's `form`)
+    form = deadline_forms(load_registry(settings.process_dir)).get(str(kind)) if kind else None
+    context["app_url"] = mail_link(settings, reference, template, form, now)
     return context
 
 

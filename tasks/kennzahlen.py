@@ -1,7 +1,7 @@
 """Loading the Kennzahlen facts (seed 002 §4.1, Bericht 01) from the database.
 
 A few set-based queries, not one per referral: it must stay fast with 100,000 cases.
-Used by the demo report and the dashboard.
+Used by the demo report and the dashboard's read model (`tasks.read_model.reports`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from models.kennzahlen import NO_PROVIDER, CaseFacts, VoucherFacts
 from models.tables import Customer, Escalation, EscalationState, Provider, Referral, Voucher
 
 
-def _provider_names(session: Session) -> dict[int, str]:
-    """Provider id -> display name; names used twice get their code appended."""
+def provider_names(session: Session) -> dict[int, str]:
+    """Provider id -> display name; a name used twice gets its code appended (as in
+    Bericht 01: "Caritas (CAR2)"). Used by every report that names providers."""
     query = select(col(Provider.id), col(Provider.code), col(Provider.name))
     providers = session.connection().execute(query).all()
     counts = Counter(name for _, _, name in providers)
@@ -49,7 +50,7 @@ def load_case_facts(session: Session, where: ColumnElement[bool] | None = None) 
     `where` is a SQL condition on `Referral` (e.g. `api.access.visible(user)` and a site)
     that restricts which referrals are loaded; all of them by default.
     """
-    names = _provider_names(session)
+    names = provider_names(session)
     db = session.connection()  # Core rows: no ORM objects for 100,000 referrals
 
     def name(provider_id: int | None) -> str:
@@ -136,6 +137,3 @@ def load_case_facts(session: Session, where: ColumnElement[bool] | None = None) 
             )
         )
     return facts
-
-
-# --- formatting -----------------------------------------------------------------------------

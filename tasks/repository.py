@@ -14,9 +14,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models.clock import start_of_day
-from models.process import Registry, ServiceConfig
+from models.process import Registry, Release, ServiceConfig
 from models.settings import Settings
-from models.statemachine import CaseView, Decision, Event, Notify, OpenDeadline, decide
+from models.statemachine import CaseView, Decision, Event, Notify, OpenDeadline
 from models.tables import (
     Consent,
     CustomerContact,
@@ -263,28 +263,40 @@ def _release_staged(
     registry: Registry,
     settings: Settings,
 ) -> list[int]:
-    """Release (``prerequisite_met``) the referrals staged after `referral`, which has just
-    entered a releasing state, or start their wait (``prerequisite_running``, deadline
-    ``staged_release``) where their standards say ``staged_release: {after:
-    weeks_in_counselling}`` and `referral` is not closed (seed 002 §4.2). A referral
-    already waiting is left alone until `referral` closes."""
+    """Release the referrals staged after `referral`, which has just entered a releasing
+    state (their event with ``release: now``), or start their wait (``release:
+    after_weeks``, deadline ``staged_release``) where their standards say ``staged_release:
+    {after: weeks_in_counselling}`` and `referral` is not closed (seed 002 §4.2), each on
+    the one path of a case (`tasks.advance.advance`). A referral already waiting is left
+    alone until `referral` closes."""
+    from tasks.advance import advance  # it saves through this module
+
     closed = service_for(session, registry, referral).process.states[referral.state].final
     released = []
     for other in session.exec(select(Referral).where(Referral.staged_after_id == referral.id)):
         service = service_for(session, registry, other)
         if other.state != service.process.staged:
             continue
-        event = "prerequisite_met"
-        if service.standard.staged_release.weeks is not None and not closed:
-            assert other.id is not None
-            if open_deadlines(session, other.id):  # waits already (`staged_release`)
-                continue
-            event = "prerequisite_running"
-        decision = decide(case_view(session, other, on), Event(event, on), on, service)
-        released += save_decision(
-            session, other, decision, on=on, now=now, registry=registry, settings=settings
-        )
+        waits = service.standard.staged_release.weeks is not None and not closed
+        assert other.id is not None
+        if waits and open_deadlines(session, other.id):  # waits already (`staged_release`)
+            continue
+        event = Event(_release_event(service, registry, "after_weeks" if waits else "now"), on)
+        released += advance(
+            session, other, event, today=on, now=now, registry=registry, settings=settings
+        ).changed
     return released
+
+
+def _release_event(service: ServiceConfig, registry: Registry, how: Release) -> str:
+    """The event of `service`'s process with ``release: how``; a version stored before the
+    attribute existed takes it from the current definition of its Leistungsart. Raises
+    `LookupError` when neither names one (`models.process` refuses such a definition)."""
+    current = registry.services.get(service.service_type)
+    for process in (service.process, *([current.process] if current else [])):
+        if (event := process.release_event(how)) is not None:
+            return event
+    raise LookupError(f"{service.title}: kein Ereignis mit 'release: {how}'")
 
 
 def _apply_voucher(session: Session, referral: Referral, action: str | None, on: date) -> None:

@@ -63,7 +63,7 @@ def apply_pending(
     retry_delay_seconds=1,
 )
 def fire_timers(settings: Settings, now: datetime) -> Swept:
-    """Fire every due timer once (deadline sweep)."""
+    """Fire every due timer once (deadline sweep); cases that failed are logged (WARNING)."""
     result = fire_due_timers(
         partial(session, settings.database_url),
         load_registry(settings.process_dir),
@@ -76,6 +76,10 @@ def fire_timers(settings: Settings, now: datetime) -> Swept:
             result.fired,
             result.acted,
             result.skipped,
+        )
+    if result.failed:  # rolled back alone; their timers fire at the next sweep
+        get_run_logger().warning(
+            "Fälle mit Fehler, nicht ausgelöst: %d (nächste Fristenprüfung)", result.failed
         )
     return result
 

@@ -61,7 +61,7 @@ def at(day: date, hour: int = 9) -> datetime:
 
 @dataclass
 class World:
-    """A migrated SQLite database with the shipped process definitions."""
+    """A migrated database (SQLite or PostgreSQL) with the shipped process definitions."""
 
     settings: Settings
     registry: Registry

@@ -29,6 +29,7 @@ from models.settings import Settings
 from models.statemachine import InvalidTransition
 from models.tables import Referral, User
 from tasks.commands import CommandRejected, ReferenceTaken
+from tasks.process_versions import service_for
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _not_now(
         select(Referral).where(Referral.reference == submission.reference)
     ).first()
     if referral is not None:
-        states = registry.service(referral.service_type).process.states
+        states = service_for(session, registry, referral).process.states  # the case's version
         state = states[state].title if state in states else state
     return (
         f"Diese Meldung ist im Zustand „{state}“ nicht möglich. "

@@ -11,31 +11,28 @@ page. Accounts: `api.dashboard.admin_users`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from api.dashboard import admin_users
 from api.dashboard.admin_common import (
     MESSAGES,
+    AdminDep,
+    AdminRequest,
     FormKey,
     back,
-    context,
-    is_admin,
-    once,
     refused,
     service_titles,
 )
-from api.dashboard.cases import error_page
 from api.dashboard.csrf import CsrfDep
-from api.dashboard.web import DashboardUser, page
-from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
-from models.process import Registry
+from api.dashboard.web import page
 from models.tables import Provider, Site, User
 from tasks import administration as admin
 
@@ -64,21 +61,103 @@ LAND_NAMES = {
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, user: DashboardUser, session: SessionDep) -> Response:
+def overview(a: AdminDep) -> Response:
     """Links to Träger, Standorte and Benutzer with their counts (active / all)."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
     counts = {
         name: (
-            session.exec(select(func.count()).select_from(model).where(model.active)).one(),
-            session.exec(select(func.count()).select_from(model)).one(),
+            a.session.exec(select(func.count()).select_from(model).where(model.active)).one(),
+            a.session.exec(select(func.count()).select_from(model)).one(),
         )
         for name, model in (("traeger", Provider), ("standorte", Site), ("benutzer", User))
     }
-    return page(request, "admin.html.j2", user, nav="admin", counts=counts)
+    return page(a.request, "admin.html.j2", a.user, nav="admin", counts=counts)
 
 
-# --- Träger -----------------------------------------------------------------------------
+# --- Träger and Standorte: the same pages over two kinds of record ------------------------
+
+Record = TypeVar("Record", Provider, Site)
+
+
+@dataclass(frozen=True)
+class RecordPages(Generic[Record]):
+    """The list, form, save and (de)activate pages of one kind of master record (Träger,
+    Standort), keyed by its code: `path` below ``/dashboard/verwaltung``, the note codes
+    start with `note` (``traeger-angelegt``, ``standort-deaktiviert``, `MESSAGES`)."""
+
+    model: type[Record]
+    path: str
+    note: str
+    template: str
+    form_values: Callable[[Record], dict[str, Any]]
+    context: Callable[[AdminRequest], dict[str, Any]]
+    add: Callable[[admin.Context, Any], object]
+    update: Callable[[admin.Context, Any], admin.Saved]
+    set_active: Callable[[admin.Context, str, bool], admin.Saved]
+    parse: Callable[..., Any]
+
+    def find(self, a: AdminRequest, code: str) -> Record | None:
+        return a.session.exec(select(self.model).where(self.model.code == code)).first()
+
+    def render(
+        self,
+        a: AdminRequest,
+        *,
+        editing: Record | None = None,
+        values: Mapping[str, Any] | None = None,
+        errors: Mapping[str, str] | None = None,
+        hinweis: str | None = None,
+    ) -> HTMLResponse:
+        shown = values if values is not None else (self.form_values(editing) if editing else {})
+        return page(
+            a.request,
+            self.template,
+            a.user,
+            nav="admin",
+            editing=editing,
+            values=shown,
+            errors=dict(errors or {}),
+            message=MESSAGES.get(hinweis or ""),
+            **self.context(a),
+        )
+
+    def form(self, a: AdminRequest, code: str) -> Response:
+        """The form of the record `code` (404 page for an unknown code)."""
+        found = self.find(a, code)
+        return a.error(404) if found is None else self.render(a, editing=found)
+
+    def save(
+        self, a: AdminRequest, form_key: str, shown: dict[str, Any], code: str | None
+    ) -> Response:
+        """Create (`code` None) or update the record; a refused form comes back with each
+        German message at its field (422)."""
+        editing = None if code is None else self.find(a, code)
+        if code is not None and editing is None:
+            return a.error(404)
+        data = self.parse(**shown)
+
+        def write() -> str:
+            if editing is None:
+                self.add(a.ctx, data)
+                return f"{self.note}-angelegt"
+            saved = self.update(a.ctx, data)
+            return f"{self.note}-gespeichert" if saved.outcome == "updated" else "unveraendert"
+
+        try:
+            return back(self.path, a.once(form_key, shown, write))
+        except admin.InvalidInput as bad:
+            return refused(self.render(a, editing=editing, values=shown, errors=bad.by_field()))
+
+    def status(self, a: AdminRequest, code: str, form_key: str, active: bool) -> Response:
+        """Activate or deactivate the record `code` (404 page for an unknown code)."""
+
+        def write() -> str:
+            self.set_active(a.ctx, code, active)
+            return f"{self.note}-{'aktiviert' if active else 'deaktiviert'}"
+
+        try:
+            return back(self.path, a.once(form_key, {"aktiv": active}, write))
+        except admin.UnknownRecord:
+            return a.error(404)
 
 
 def _provider_form(provider: Provider) -> dict[str, Any]:
@@ -95,62 +174,44 @@ def _provider_form(provider: Provider) -> dict[str, Any]:
     }
 
 
-def _providers_page(
-    request: Request,
-    user: User,
-    session: Session,
-    registry: Registry,
-    *,
-    editing: Provider | None = None,
-    values: Mapping[str, Any] | None = None,
-    errors: Mapping[str, str] | None = None,
-    hinweis: str | None = None,
-) -> HTMLResponse:
-    return page(
-        request,
-        "admin_providers.html.j2",
-        user,
-        nav="admin",
-        providers=admin.providers(session),
-        sites=admin.sites(session),
-        services=service_titles(registry),
-        editing=editing,
-        values=values if values is not None else (_provider_form(editing) if editing else {}),
-        errors=dict(errors or {}),
-        message=MESSAGES.get(hinweis or ""),
-    )
+def _site_form(site: Site) -> dict[str, Any]:
+    return {
+        "code": site.code,
+        "name": site.name,
+        "land": site.land,
+        "jobcenter": site.jobcenter,
+        "address": site.address,
+    }
 
 
-def _provider(session: Session, code: str) -> Provider | None:
-    return session.exec(select(Provider).where(Provider.code == code)).first()
-
-
-@router.get("/traeger", response_class=HTMLResponse)
-def providers_page(
-    request: Request,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    hinweis: str | None = None,
-) -> Response:
-    """All Träger, each with a link to its form and a button to (de)activate it; the form
-    for a new Träger."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    return _providers_page(request, user, session, registry, hinweis=hinweis)
-
-
-@router.get("/traeger/{code}", response_class=HTMLResponse)
-def provider_page(
-    request: Request, code: str, user: DashboardUser, session: SessionDep, registry: RegistryDep
-) -> Response:
-    """The form of one Träger (404 page for an unknown code)."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _provider(session, code)
-    if found is None:
-        return error_page(request, user, 404)
-    return _providers_page(request, user, session, registry, editing=found)
+PROVIDERS = RecordPages(
+    model=Provider,
+    path="/traeger",
+    note="traeger",
+    template="admin_providers.html.j2",
+    form_values=_provider_form,
+    context=lambda a: {
+        "providers": admin.providers(a.session),
+        "sites": admin.sites(a.session),
+        "services": service_titles(a.ctx.registry),
+    },
+    add=admin.add_provider,
+    update=admin.update_provider,
+    set_active=admin.set_provider_active,
+    parse=admin.ProviderInput,
+)
+SITES = RecordPages(
+    model=Site,
+    path="/standorte",
+    note="standort",
+    template="admin_sites.html.j2",
+    form_values=_site_form,
+    context=lambda a: {"sites": admin.sites(a.session), "lands": LAND_NAMES},
+    add=admin.add_site,
+    update=admin.update_site,
+    set_active=admin.set_site_active,
+    parse=admin.SiteInput,
+)
 
 
 class ProviderForm(BaseModel):
@@ -171,165 +232,6 @@ class ProviderForm(BaseModel):
         return {**self.model_dump(exclude={"form_key"}), "code": code or self.code}
 
 
-@router.post("/traeger", response_class=HTMLResponse, dependencies=[CsrfDep])
-def create_provider(
-    request: Request,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[ProviderForm, Form()],
-) -> Response:
-    """Create a Träger from the form below the list."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    ctx = context(session, registry, settings, user, now)
-    return _save_provider(request, ctx, user, form.form_key, form.shown(), None)
-
-
-@router.post("/traeger/{code}", response_class=HTMLResponse, dependencies=[CsrfDep])
-def edit_provider(
-    request: Request,
-    code: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[ProviderForm, Form()],
-) -> Response:
-    """Save the form of the Träger `code` (its code cannot change)."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    editing = _provider(session, code)
-    if editing is None:
-        return error_page(request, user, 404)
-    ctx = context(session, registry, settings, user, now)
-    return _save_provider(request, ctx, user, form.form_key, form.shown(code), editing)
-
-
-def _save_provider(
-    request: Request,
-    ctx: admin.Context,
-    user: User,
-    form_key: str,
-    shown: dict[str, Any],
-    editing: Provider | None,
-) -> Response:
-    data = admin.ProviderInput(**shown)
-
-    def write() -> str:
-        if editing is None:
-            admin.add_provider(ctx, data)
-            return "traeger-angelegt"
-        saved = admin.update_provider(ctx, data)
-        return "traeger-gespeichert" if saved.outcome == "updated" else "unveraendert"
-
-    try:
-        return back("/traeger", once(request, ctx, user, form_key, shown, write))
-    except admin.InvalidInput as bad:
-        answer = _providers_page(
-            request,
-            user,
-            ctx.session,
-            ctx.registry,
-            editing=editing,
-            values=shown,
-            errors=bad.by_field(),
-        )
-        return refused(answer)
-
-
-@router.post("/traeger/{code}/status", response_class=HTMLResponse, dependencies=[CsrfDep])
-def provider_status(
-    request: Request,
-    code: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form_key: FormKey,
-    aktiv: Annotated[bool, Form()],
-) -> Response:
-    """Activate or deactivate a Träger (an inactive one gets no new referrals)."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    ctx = context(session, registry, settings, user, now)
-
-    def write() -> str:
-        admin.set_provider_active(ctx, code, aktiv)
-        return "traeger-aktiviert" if aktiv else "traeger-deaktiviert"
-
-    try:
-        return back("/traeger", once(request, ctx, user, form_key, {"aktiv": aktiv}, write))
-    except admin.UnknownRecord:
-        return error_page(request, user, 404)
-
-
-# --- Standorte --------------------------------------------------------------------------
-
-
-def _site_form(site: Site) -> dict[str, Any]:
-    return {
-        "code": site.code,
-        "name": site.name,
-        "land": site.land,
-        "jobcenter": site.jobcenter,
-        "address": site.address,
-    }
-
-
-def _sites_page(
-    request: Request,
-    user: User,
-    session: Session,
-    *,
-    editing: Site | None = None,
-    values: Mapping[str, Any] | None = None,
-    errors: Mapping[str, str] | None = None,
-    hinweis: str | None = None,
-) -> HTMLResponse:
-    return page(
-        request,
-        "admin_sites.html.j2",
-        user,
-        nav="admin",
-        sites=admin.sites(session),
-        lands=LAND_NAMES,
-        editing=editing,
-        values=values if values is not None else (_site_form(editing) if editing else {}),
-        errors=dict(errors or {}),
-        message=MESSAGES.get(hinweis or ""),
-    )
-
-
-def _site(session: Session, code: str) -> Site | None:
-    return session.exec(select(Site).where(Site.code == code)).first()
-
-
-@router.get("/standorte", response_class=HTMLResponse)
-def sites_page(
-    request: Request, user: DashboardUser, session: SessionDep, hinweis: str | None = None
-) -> Response:
-    """All Standorte with their Bundesland; the form for a new one."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    return _sites_page(request, user, session, hinweis=hinweis)
-
-
-@router.get("/standorte/{code}", response_class=HTMLResponse)
-def site_page(request: Request, code: str, user: DashboardUser, session: SessionDep) -> Response:
-    """The form of one Standort (404 page for an unknown code)."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _site(session, code)
-    if found is None:
-        return error_page(request, user, 404)
-    return _sites_page(request, user, session, editing=found)
-
-
 class SiteForm(BaseModel):
     """The fields of the Standort form."""
 
@@ -344,95 +246,68 @@ class SiteForm(BaseModel):
         return {**self.model_dump(exclude={"form_key"}), "code": code or self.code}
 
 
+Active = Annotated[bool, Form()]
+
+
+@router.get("/traeger", response_class=HTMLResponse)
+def providers_page(a: AdminDep, hinweis: str | None = None) -> Response:
+    """All Träger, each with a link to its form and a button to (de)activate it; the form
+    for a new Träger."""
+    return PROVIDERS.render(a, hinweis=hinweis)
+
+
+@router.get("/traeger/{code}", response_class=HTMLResponse)
+def provider_page(a: AdminDep, code: str) -> Response:
+    """The form of one Träger (404 page for an unknown code)."""
+    return PROVIDERS.form(a, code)
+
+
+@router.post("/traeger", response_class=HTMLResponse, dependencies=[CsrfDep])
+def create_provider(a: AdminDep, form: Annotated[ProviderForm, Form()]) -> Response:
+    """Create a Träger from the form below the list."""
+    return PROVIDERS.save(a, form.form_key, form.shown(), None)
+
+
+@router.post("/traeger/{code}", response_class=HTMLResponse, dependencies=[CsrfDep])
+def edit_provider(a: AdminDep, code: str, form: Annotated[ProviderForm, Form()]) -> Response:
+    """Save the form of the Träger `code` (its code cannot change)."""
+    return PROVIDERS.save(a, form.form_key, form.shown(code), code)
+
+
+@router.post("/traeger/{code}/status", response_class=HTMLResponse, dependencies=[CsrfDep])
+def provider_status(a: AdminDep, code: str, form_key: FormKey, aktiv: Active) -> Response:
+    """Activate or deactivate a Träger (an inactive one gets no new referrals)."""
+    return PROVIDERS.status(a, code, form_key, aktiv)
+
+
+@router.get("/standorte", response_class=HTMLResponse)
+def sites_page(a: AdminDep, hinweis: str | None = None) -> Response:
+    """All Standorte with their Bundesland; the form for a new one."""
+    return SITES.render(a, hinweis=hinweis)
+
+
+@router.get("/standorte/{code}", response_class=HTMLResponse)
+def site_page(a: AdminDep, code: str) -> Response:
+    """The form of one Standort (404 page for an unknown code)."""
+    return SITES.form(a, code)
+
+
 @router.post("/standorte", response_class=HTMLResponse, dependencies=[CsrfDep])
-def create_site(
-    request: Request,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[SiteForm, Form()],
-) -> Response:
+def create_site(a: AdminDep, form: Annotated[SiteForm, Form()]) -> Response:
     """Create a Standort from the form below the list."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    ctx = context(session, registry, settings, user, now)
-    return _save_site(request, ctx, user, form.form_key, form.shown(), None)
+    return SITES.save(a, form.form_key, form.shown(), None)
 
 
 @router.post("/standorte/{code}", response_class=HTMLResponse, dependencies=[CsrfDep])
-def edit_site(
-    request: Request,
-    code: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[SiteForm, Form()],
-) -> Response:
+def edit_site(a: AdminDep, code: str, form: Annotated[SiteForm, Form()]) -> Response:
     """Save the form of the Standort `code`."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    editing = _site(session, code)
-    if editing is None:
-        return error_page(request, user, 404)
-    ctx = context(session, registry, settings, user, now)
-    return _save_site(request, ctx, user, form.form_key, form.shown(code), editing)
-
-
-def _save_site(
-    request: Request,
-    ctx: admin.Context,
-    user: User,
-    form_key: str,
-    shown: dict[str, Any],
-    editing: Site | None,
-) -> Response:
-    data = admin.SiteInput(**shown)
-
-    def write() -> str:
-        if editing is None:
-            admin.add_site(ctx, data)
-            return "standort-angelegt"
-        saved = admin.update_site(ctx, data)
-        return "standort-gespeichert" if saved.outcome == "updated" else "unveraendert"
-
-    try:
-        return back("/standorte", once(request, ctx, user, form_key, shown, write))
-    except admin.InvalidInput as bad:
-        answer = _sites_page(
-            request, user, ctx.session, editing=editing, values=shown, errors=bad.by_field()
-        )
-        return refused(answer)
+    return SITES.save(a, form.form_key, form.shown(code), code)
 
 
 @router.post("/standorte/{code}/status", response_class=HTMLResponse, dependencies=[CsrfDep])
-def site_status(
-    request: Request,
-    code: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form_key: FormKey,
-    aktiv: Annotated[bool, Form()],
-) -> Response:
+def site_status(a: AdminDep, code: str, form_key: FormKey, aktiv: Active) -> Response:
     """Activate or deactivate a Standort."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    ctx = context(session, registry, settings, user, now)
-
-    def write() -> str:
-        admin.set_site_active(ctx, code, aktiv)
-        return "standort-aktiviert" if aktiv else "standort-deaktiviert"
-
-    try:
-        return back("/standorte", once(request, ctx, user, form_key, {"aktiv": aktiv}, write))
-    except admin.UnknownRecord:
-        return error_page(request, user, 404)
+    return SITES.status(a, code, form_key, aktiv)
 
 
 router.include_router(admin_users.router)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from api.dashboard.cases import error_page
+from api.dashboard.web import DashboardUser
+from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
 from api.errors import Problem
 from api.idempotency import IdempotencyKey, idempotent
 from models.process import Registry
@@ -57,6 +61,54 @@ def context(
     """The administration context of a dashboard request, audited as `user`."""
     actor = Actor(user.username, user.role)
     return admin.Context(session, registry, actor, now, settings.password_min_score)
+
+
+class NotAdmin(Exception):
+    """A Verwaltung page asked for by a user who is not an admin: the 403 page
+    (`api.dashboard.routes`)."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__("Verwaltung nur für die Administration")
+        self.user = user
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    """A Verwaltung request of an admin: the request, the admin and the administration
+    context (session, registry, actor, clock) its writes run in."""
+
+    request: Request
+    user: User
+    ctx: admin.Context
+
+    @property
+    def session(self) -> Session:
+        return self.ctx.session
+
+    def error(self, status: int) -> HTMLResponse:
+        """The German error page (403, 404) for this admin."""
+        return error_page(self.request, self.user, status)
+
+    def once(self, form_key: str, shown: Mapping[str, Any], write: Callable[[], str]) -> str:
+        """`once` for this request."""
+        return once(self.request, self.ctx, self.user, form_key, shown, write)
+
+
+def admin_request(
+    request: Request,
+    user: DashboardUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> AdminRequest:
+    """The `AdminRequest` of a signed-in admin; raises `NotAdmin` for every other role."""
+    if not is_admin(user):
+        raise NotAdmin(user)
+    return AdminRequest(request, user, context(session, registry, settings, user, now))
+
+
+AdminDep = Annotated[AdminRequest, Depends(admin_request)]
 
 
 class _Outcome(BaseModel):

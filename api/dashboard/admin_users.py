@@ -12,24 +12,21 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.dashboard.admin_common import (
     MESSAGES,
+    AdminDep,
+    AdminRequest,
     FormKey,
     back,
-    context,
-    is_admin,
-    once,
     refused,
 )
-from api.dashboard.cases import error_page
 from api.dashboard.csrf import CsrfDep
-from api.dashboard.web import DashboardUser, page
-from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
+from api.dashboard.web import page
 from models.tables import User
 from tasks import administration as admin
 
@@ -64,26 +61,24 @@ def _user_form(user: User, providers: Mapping[int | None, str]) -> dict[str, Any
 
 
 def _users_page(
-    request: Request,
-    user: User,
-    session: Session,
+    a: AdminRequest,
     *,
     editing: User | None = None,
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None,
     hinweis: str | None = None,
 ) -> HTMLResponse:
-    providers = admin.providers(session)
+    providers = admin.providers(a.session)
     codes: dict[int | None, str] = {p.id: p.code for p in providers}
     return page(
-        request,
+        a.request,
         "admin_users.html.j2",
-        user,
+        a.user,
         nav="admin",
-        accounts=admin.users(session),
+        accounts=admin.users(a.session),
         providers=providers,
         provider_codes=codes,
-        sites=admin.sites(session),
+        sites=admin.sites(a.session),
         roles=admin.ROLE_TITLES,
         editing=editing,
         values=values if values is not None else (_user_form(editing, codes) if editing else {}),
@@ -92,10 +87,15 @@ def _users_page(
     )
 
 
-def _password_page(request: Request, user: User, username: str, password: str | None) -> Response:
+def _password_page(a: AdminRequest, username: str, password: str | None) -> Response:
     """The answer that shows a generated password once (None: the form came again)."""
     return page(
-        request, "admin_password.html.j2", user, nav="admin", account=username, password=password
+        a.request,
+        "admin_password.html.j2",
+        a.user,
+        nav="admin",
+        account=username,
+        password=password,
     )
 
 
@@ -107,161 +107,104 @@ def _account(session: Session, username: str) -> User | None:
 
 
 @router.get("", response_class=HTMLResponse)
-def users_page(
-    request: Request, user: DashboardUser, session: SessionDep, hinweis: str | None = None
-) -> Response:
+def users_page(a: AdminDep, hinweis: str | None = None) -> Response:
     """All accounts (never their password hashes) and the form for a new one."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    return _users_page(request, user, session, hinweis=hinweis)
+    return _users_page(a, hinweis=hinweis)
 
 
 @router.get("/{username}", response_class=HTMLResponse)
-def user_page(
-    request: Request,
-    username: str,
-    user: DashboardUser,
-    session: SessionDep,
-    hinweis: str | None = None,
-) -> Response:
+def user_page(a: AdminDep, username: str, hinweis: str | None = None) -> Response:
     """One account: role, site, Träger and e-mail; deactivate; reset the password."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _account(session, username)
+    found = _account(a.session, username)
     if found is None:
-        return error_page(request, user, 404)
-    return _users_page(request, user, session, editing=found, hinweis=hinweis)
+        return a.error(404)
+    return _users_page(a, editing=found, hinweis=hinweis)
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfDep])
-def create_user(
-    request: Request,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[UserForm, Form()],
-) -> Response:
+def create_user(a: AdminDep, form: Annotated[UserForm, Form()]) -> Response:
     """Create an account; without a password one is generated and shown once."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    ctx = context(session, registry, settings, user, now)
     data = admin.UserInput(**form.shown())
     generated: list[str] = []
 
     def write() -> str:
-        _, password = admin.add_user(ctx, data, form.password or None)
+        _, password = admin.add_user(a.ctx, data, form.password or None)
         generated.extend([password] if password else [])
         return "benutzer-angelegt"
 
     try:
-        outcome = once(request, ctx, user, form.form_key, form.shown(), write)
+        outcome = a.once(form.form_key, form.shown(), write)
     except admin.InvalidInput as bad:
-        answer = _users_page(request, user, session, values=form.shown(), errors=bad.by_field())
-        return refused(answer)
+        return refused(_users_page(a, values=form.shown(), errors=bad.by_field()))
     if not form.password and outcome != "formular-veraltet":
-        return _password_page(request, user, data.username, next(iter(generated), None))
+        return _password_page(a, data.username, next(iter(generated), None))
     return back("/benutzer", outcome)
 
 
 @router.post("/{username}", response_class=HTMLResponse, dependencies=[CsrfDep])
-def edit_user(
-    request: Request,
-    username: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form: Annotated[UserForm, Form()],
-) -> Response:
+def edit_user(a: AdminDep, username: str, form: Annotated[UserForm, Form()]) -> Response:
     """Save role, site, Träger and e-mail of an account."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _account(session, username)
+    found = _account(a.session, username)
     if found is None:
-        return error_page(request, user, 404)
-    ctx = context(session, registry, settings, user, now)
+        return a.error(404)
     data = admin.UserInput(**form.shown(found.username))
 
     def write() -> str:
-        saved = admin.update_user(ctx, data)
+        saved = admin.update_user(a.ctx, data)
         return "benutzer-gespeichert" if saved.outcome == "updated" else "unveraendert"
 
     try:
-        return back("/benutzer", once(request, ctx, user, form.form_key, form.shown(), write))
+        return back("/benutzer", a.once(form.form_key, form.shown(), write))
     except admin.InvalidInput as bad:
-        answer = _users_page(
-            request, user, session, editing=found, values=form.shown(), errors=bad.by_field()
-        )
-        return refused(answer)
+        errors = bad.by_field()
+        return refused(_users_page(a, editing=found, values=form.shown(), errors=errors))
 
 
 @router.post("/{username}/status", response_class=HTMLResponse, dependencies=[CsrfDep])
 def user_status(
-    request: Request,
-    username: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
-    form_key: FormKey,
-    aktiv: Annotated[bool, Form()],
+    a: AdminDep, username: str, form_key: FormKey, aktiv: Annotated[bool, Form()]
 ) -> Response:
     """Deactivate an account (its sessions end at once) or activate it again; refused
     (409) for one's own account and the last active admin."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _account(session, username)
+    found = _account(a.session, username)
     if found is None:
-        return error_page(request, user, 404)
-    ctx = context(session, registry, settings, user, now)
+        return a.error(404)
 
     def write() -> str:
-        admin.set_user_active(ctx, found.username, aktiv)
+        admin.set_user_active(a.ctx, found.username, aktiv)
         return "benutzer-aktiviert" if aktiv else "benutzer-deaktiviert"
 
     try:
-        return back("/benutzer", once(request, ctx, user, form_key, {"aktiv": aktiv}, write))
+        return back("/benutzer", a.once(form_key, {"aktiv": aktiv}, write))
     except admin.InvalidInput as bad:
         errors = {"status": bad.mistakes[0].message}
-        return refused(_users_page(request, user, session, editing=found, errors=errors), 409)
+        return refused(_users_page(a, editing=found, errors=errors), 409)
 
 
 @router.post("/{username}/passwort", response_class=HTMLResponse, dependencies=[CsrfDep])
 def user_password(
-    request: Request,
+    a: AdminDep,
     username: str,
-    user: DashboardUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    now: NowDep,
     form_key: FormKey,
     password: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """Reset the password: the one typed (strength-checked; back with a note) or, left
     empty, a generated one shown once. The account's sessions end."""
-    if not is_admin(user):
-        return error_page(request, user, 403)
-    found = _account(session, username)
+    found = _account(a.session, username)
     if found is None:
-        return error_page(request, user, 404)
-    ctx = context(session, registry, settings, user, now)
+        return a.error(404)
     generated: list[str] = []
 
     def write() -> str:
-        new = admin.reset_password(ctx, found.username, password or None)
+        new = admin.reset_password(a.ctx, found.username, password or None)
         generated.extend([new] if new else [])
         return "passwort-gesetzt"
 
     try:
-        outcome = once(request, ctx, user, form_key, {"erzeugt": not password}, write)
+        outcome = a.once(form_key, {"erzeugt": not password}, write)
     except admin.InvalidInput as bad:
         errors = {"password": bad.by_field().get("password", str(bad))}
-        return refused(_users_page(request, user, session, editing=found, errors=errors))
+        return refused(_users_page(a, editing=found, errors=errors))
     if not password and outcome != "formular-veraltet":
-        return _password_page(request, user, found.username, next(iter(generated), None))
+        return _password_page(a, found.username, next(iter(generated), None))
     return back(f"/benutzer/{quote(found.username, safe='')}", outcome)

@@ -26,13 +26,16 @@ from api.dashboard.web import DashboardUser, page
 from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
 from api.schemas import TimelineEntry
 from api.views import detail
+from models.audit_titles import AUDIT_TITLES, OTHER_ACTION, action_title, event_titles
 from models.clock import BERLIN, local_date, start_of_day
 from models.commands import DECLINE_REASONS
 from models.german import anzahl
+from models.phases import STEP_TITLES
 from models.process import Registry, ServiceConfig
 from models.settings import Settings
 from models.tables import Notification, Provider, Referral, Role, User
 from models.urls import prefect_runs_url
+from tasks.process_versions import service_for
 from tasks.repository import NotFound
 
 router = APIRouter()
@@ -74,28 +77,7 @@ ROLES = {
     "teamleitung": "Teamleitung",
     "funder": "Leistungsträger",
 }
-ACTIONS = {
-    "started": "Zuweisung angelegt, Gutschein ausgegeben",
-    "staged": "Zuweisung angelegt, gestuft",
-    "reminder": "Erinnerung",
-    "overdue": "Frist überschritten",
-    "escalated": "Eskalation an die Koordination",
-    "funder_informed": "Leistungsträger informiert",
-    "escalation_acknowledge": "Eskalation quittiert",
-    "escalation_assign": "Eskalation zugewiesen",
-    "escalation_resolve": "Eskalation erledigt",
-    "escalation_auto_resolve": "Eskalation automatisch erledigt",
-    "escalation_raised": "Eskalation an die 2. Stufe weitergeleitet",
-    "consent_granted": "Schweigepflichtentbindung erfasst",
-    "voucher_printed": "Gutschein gedruckt (PDF)",
-    "feedback_content_read": "Inhalt der Rückmeldungen gelesen",
-    "report_read": "Bericht abgerufen",
-    "command_rejected": "Meldung abgewiesen",
-    "notification_given_up": "Benachrichtigung aufgegeben",
-    "anonymised": "Nach Ablauf der Aufbewahrungsfrist anonymisiert",
-}
-#: An audit action without a German title (never its code on the page).
-OTHER_ACTION = "Sonstiger Eintrag im Protokoll"
+ACTIONS = AUDIT_TITLES  # audit actions that are no event: one table (`models.audit_titles`)
 CONTENT_LABELS = {
     "ausgangssituation": "Ausgangssituation",
     "ziele": "Ziele / Module",
@@ -170,18 +152,20 @@ def render_case(
     answered with `status` (409/422), e.g. by `api.dashboard.caseworker`."""
     assert referral.id is not None
     view = detail(session, referral, registry, user, now)
-    service = registry.service(referral.service_type)
+    service = service_for(session, registry, referral)  # titles of the case's own version
     provider = session.get(Provider, referral.provider_id) if referral.provider_id else None
     notifications = session.exec(
         select(Notification)
         .where(Notification.referral_id == referral.id)
         .order_by(col(Notification.created_at), col(Notification.id))
     ).all()
-    from api.dashboard import caseworker, portal  # their forms live on this page
+    from api.dashboard import caseworker, portal, portal_phase  # their forms live here
+    from api.dashboard.pdf import report_sheets  # it imports this module
 
     extras = {
         **portal.case_context(session, referral, user, registry, now),
         **caseworker.case_context(session, referral, user, registry, now),
+        **portal_phase.case_context(session, referral, user, registry, request),
         **form,
     }
     response = page(
@@ -194,7 +178,8 @@ def render_case(
         today=local_date(now),
         timeline=timeline_rows(view.timeline, service),
         notifications=[_notification_row(n, user) for n in notifications],
-        titles=_event_titles(service),
+        titles=event_titles(service.process),
+        report_pdfs=report_sheets(service, registry),  # reports with a PDF sheet
         outcomes={t.outcome: t.title for t in service.process.transitions if t.outcome},
         prefect_runs=_prefect_runs(settings, referral, user, now),
         deadline_states=DEADLINE_STATES,
@@ -256,18 +241,9 @@ def _reads_row(reads: Sequence[tuple[datetime, str, str]]) -> TimelineRow:
     )
 
 
-def _event_titles(service: ServiceConfig) -> dict[str, str]:
-    """German titles of events and feedback kinds, from the process definition (a process
-    without a Gutschein, e.g. Hilfe nach § 67 SGB XII, starts without one)."""
-    titles = {t.event: t.title for t in service.process.transitions}
-    if service.process.initial_voucher is None:
-        titles.setdefault("started", "Zuweisung angelegt")
-    return titles
-
-
 def _timeline_row(entry: TimelineEntry, service: ServiceConfig) -> TimelineRow:
     states = service.process.states
-    title = _event_titles(service).get(entry.action) or ACTIONS.get(entry.action, OTHER_ACTION)
+    title = action_title(entry.action, service.process) or OTHER_ACTION
     note = _note(entry.detail, states)
     return TimelineRow(
         at=entry.at.astimezone(BERLIN),
@@ -293,6 +269,8 @@ def _note(detail: dict[str, Any], states: dict[str, Any]) -> str:
         return f"Eskalation Nr. {detail['escalation_id']}"
     if "reports" in detail:
         return anzahl(int(detail["reports"]), "Rückmeldung", "Rückmeldungen")
+    if "phase" in detail:  # a Leistungsabschnitt (models.phases)
+        return f"{detail['phase']} {STEP_TITLES.get(str(detail.get('phase_step')), '')}".strip()
     return ""
 
 

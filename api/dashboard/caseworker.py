@@ -6,7 +6,7 @@ or for a consent `api.consents.consent_writer`, the function the REST API uses):
 * ``GET/POST /dashboard/zuweisung/neu``: a new referral (Bedarfsfeststellung, Gutschein,
   seed 002 §4.3) by a caseworker of the site or an admin (`api.access.check_may_start`); in
   two steps: Leistungsart (and, for an admin, Standort), then the form with the provider
-  table (`api.dashboard.provider_choice`). Refused values come back with the form, their
+  table (`tasks.read_model.provider_choice`). Refused values come back with the form, their
   German message and 403/409/422; success answers 303 to the case page.
 * ``POST /dashboard/faelle/{ref}/schweigepflichtentbindung`` (caseworker in scope, admin, as
   the API) and ``…/schweigepflichtentbindung/widerruf`` (event ``consent_withdrawn``).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -46,7 +47,6 @@ from api.dashboard.caseworker_forms import (
     parse_referral,
 )
 from api.dashboard.csrf import CsrfDep
-from api.dashboard.provider_choice import offered_providers, provider_choices
 from api.dashboard.voucher_pdf import issued_voucher, render_voucher, voucher_sheet
 from api.dashboard.web import DashboardUser, page
 from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep, TriggerDep
@@ -56,11 +56,13 @@ from api.service import Submission
 from api.trigger import FlowTrigger
 from models.clock import local_date
 from models.commands import ReferralEvent
-from models.process import Registry, ServiceConfig
+from models.process import ProcessDef, Registry, ServiceConfig
 from models.settings import Settings
 from models.statemachine import allowed_events
 from models.tables import Consent, Provider, Referral, Role, Site, User
 from tasks.commands import REFERENCE_TAKEN
+from tasks.process_versions import service_for
+from tasks.read_model.provider_choice import offered_providers, provider_choices
 from tasks.repository import Actor, NotFound, audit
 
 router = APIRouter()
@@ -69,7 +71,6 @@ STARTERS = (Role.caseworker, Role.admin)
 """Who starts referrals and records consents (as `api.access.check_may_start` and the
 API's ``POST /referrals/{ref}/consent``)."""
 VOUCHER_READERS = (Role.caseworker, Role.coordinator, Role.admin)
-CLOSING_EVENTS = {"closed_by_caseworker": "abgeschlossen", "customer_withdrew": "zurueckgezogen"}
 HINWEISE = {
     "zuweisung-angelegt": "Die Zuweisung ist angelegt und der Gutschein ausgegeben. Bitte "
     "drucken Sie den Gutschein für die Kundin oder den Kunden.",
@@ -78,7 +79,6 @@ HINWEISE = {
     "einwilligung-erfasst": "Die Schweigepflichtentbindung ist erfasst.",
     "einwilligung-widerrufen": "Der Widerruf der Schweigepflichtentbindung ist erfasst.",
     "abgeschlossen": "Der Fall ist abgeschlossen.",
-    "zurueckgezogen": "Der Rückzug ist erfasst; der Fall ist abgeschlossen.",
 }
 """German text per ``?hinweis=`` code on the case page (no free text in URLs)."""
 CHECK = "Bitte prüfen Sie die markierten Angaben."
@@ -164,7 +164,7 @@ def case_context(
     if user.role not in VOUCHER_READERS:
         return {}
     context: dict[str, Any] = {"caseworker_email": referral.caseworker_email}
-    service = registry.service(referral.service_type)
+    service = service_for(session, registry, referral)  # the case's process version
     today = local_date(now)
     final = service.process.states[referral.state].final
     consents = _consents(session, referral, today)
@@ -180,14 +180,30 @@ def case_context(
             for p in offered_providers(session, service.service_type, referral.site)
         ],
         current_provider=provider.code if provider else None,
-        may_withdraw="consent_withdrawn" in dict(events)
+        may_withdraw=withdrawal_event(service.process) in dict(events)
         and any(c.withdrawn_on is None for c in consents),
-        closing=[(e, t) for e, t in events if e in CLOSING_EVENTS],
+        closing=[(e, t) for e, t in events if e in closing_events(service.process)],
         messages=HINWEISE,
         forms=CONSENT_FORMS,
         scopes=CONSENT_SCOPES,
     )
     return context
+
+
+def closing_events(process: ProcessDef) -> dict[str, str]:
+    """Events a caseworker reports to end a case (``by: [caseworker]``, ``to`` a final state
+    in the process YAML) -> German title, in the order of the transitions."""
+    return {
+        t.event: t.title
+        for t in process.transitions
+        if "caseworker" in t.by and t.to is not None and process.states[t.to].final
+    }
+
+
+def withdrawal_event(process: ProcessDef) -> str | None:
+    """The event that withdraws the Schweigepflichtentbindung (``records:
+    consent_withdrawal`` in the process YAML), None when the process has none."""
+    return next((t.event for t in process.transitions if t.records == "consent_withdrawal"), None)
 
 
 def _events_for(service: ServiceConfig, state: str, user: User) -> list[tuple[str, str]]:
@@ -297,7 +313,7 @@ def withdraw_consent(
 ) -> Response:
     """Widerruf der Schweigepflichtentbindung: das Ereignis ``consent_withdrawn``."""
     action = _Action(request, user, session, registry, settings, trigger, now)
-    return action.report(reference, "consent_withdrawn", form.form_key, "einwilligung-widerrufen")
+    return action.report(reference, withdrawal_event, form.form_key, "einwilligung-widerrufen")
 
 
 @router.post("/faelle/{reference}/beenden", include_in_schema=False, dependencies=[CsrfDep])
@@ -315,12 +331,12 @@ def close_case(
     """Fall beenden: Abschluss durch die Integrationsfachkraft oder Rückzug der Kundin /
     des Kunden, wenn bestätigt."""
     action = _Action(request, user, session, registry, settings, trigger, now)
-    if form.ereignis not in CLOSING_EVENTS:
+    if form.ereignis not in action.closing(reference):
         return action.refuse(reference, 422, "Bitte wählen, wie der Fall endet.", "close")
     if form.bestaetigt != "ja":
         message = "Bitte bestätigen Sie, dass der Fall beendet werden soll."
         return action.refuse(reference, 422, message, "close", ereignis=form.ereignis)
-    return action.report(reference, form.ereignis, form.form_key, CLOSING_EVENTS[form.ereignis])
+    return action.report(reference, lambda _: form.ereignis, form.form_key, "abgeschlossen")
 
 
 @dataclass(frozen=True)
@@ -335,10 +351,25 @@ class _Action:
     trigger: FlowTrigger
     now: datetime
 
-    def report(self, reference: str, event: str, form_key: str, hinweis: str) -> Response:
+    def closing(self, reference: str) -> dict[str, str]:
+        """The closing events of the case's process version ({} for a case not in view)."""
         try:
             referral = referral_for(self.session, self.user, reference)
-            check_may_report(self.user, self.registry.service(referral.service_type), event)
+        except NotFound:
+            return {}
+        return closing_events(service_for(self.session, self.registry, referral).process)
+
+    def report(
+        self, reference: str, pick: Callable[[ProcessDef], str | None], form_key: str, hinweis: str
+    ) -> Response:
+        """Report the event `pick` names in the case's process version, on the one path."""
+        try:
+            referral = referral_for(self.session, self.user, reference)
+            service = service_for(self.session, self.registry, referral)
+            event = pick(service.process)
+            if event is None:  # the process has no such event
+                raise Problem(403, "Dieses Ereignis kennt der Prozess des Falls nicht.")
+            check_may_report(self.user, service, event)
         except NotFound:
             return error_page(self.request, self.user, 404)
         except Problem:
@@ -506,7 +537,7 @@ def create_referral(
     )  # fmt: skip
     if not result.ok:
         return again.page(_refused_field(result), result.message, result.status)
-    return _to_case(reference, _started_hinweis(session, reference))
+    return _to_case(reference, _started_hinweis(session, registry, reference))
 
 
 CONSENT_REQUIRED = (
@@ -532,9 +563,13 @@ def _generated_reference(user: User, form_key: str, today: date) -> str:
     return f"Z-{today:%Y}-{digest[:8].upper()}"
 
 
-def _started_hinweis(session: Session, reference: str) -> str:
-    state = session.exec(select(Referral.state).where(Referral.reference == reference)).first()
-    return "zuweisung-gestuft" if state == "staged" else "zuweisung-angelegt"
+def _started_hinweis(session: Session, registry: Registry, reference: str) -> str:
+    """The notice after a start: waiting (the process's ``staged`` state) or issued."""
+    referral = session.exec(select(Referral).where(Referral.reference == reference)).first()
+    waits = referral is not None and (
+        referral.state == service_for(session, registry, referral).process.staged
+    )
+    return "zuweisung-gestuft" if waits else "zuweisung-angelegt"
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,11 @@ from api.security import signing_key
 from models.clock import Clock
 from models.settings import Settings
 from models.tables import User
+from models.urls import LOGIN_PATH
 
 FIELD = "csrf_token"
 SALT = "csrf"
 LOGIN_COOKIE = "kel_csrf"
-LOGIN_PATH = "/dashboard/anmelden"
 LOGIN_MINUTES = 30
 """Lifetime of a login form (its token and its ``kel_csrf`` cookie)."""
 

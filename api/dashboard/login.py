@@ -18,6 +18,7 @@ from api.dashboard.web import COOKIE, TEMPLATES, local_dashboard_path
 from api.deps import NowDep, SessionDep, SettingsDep, ThrottleDep
 from api.login import Attempt, LoginFailed, TooManyAttempts, client_address, log_in
 from api.security import authenticate, revoke_session
+from models.urls import login_url
 from tasks.repository import Actor, audit
 
 router = APIRouter()
@@ -85,6 +86,6 @@ def logout(
         revoke_session(session, row, now)
         audit(session, now, Actor(user.username, user.role), "logout", None, channel="dashboard")
         session.commit()
-    response = RedirectResponse("/dashboard/anmelden", status_code=303)
+    response = RedirectResponse(login_url(), status_code=303)
     response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=settings.cookie_secure)
     return response

@@ -31,15 +31,17 @@ from sqlmodel import Session, col, select
 from api.access import referral_for
 from api.dashboard.cases import error_page
 from api.dashboard.pdf_layout import TaggedPdf
+from api.dashboard.portal_forms import forms
 from api.dashboard.voucher_pdf import issuer
 from api.dashboard.web import DashboardUser
 from api.deps import NowDep, RegistryDep, SessionDep, SettingsDep
 from api.views import may_read_content
 from models.clock import local_date
 from models.german import datum
-from models.process import Registry
+from models.process import Registry, ServiceConfig
 from models.settings import Settings
 from models.tables import Feedback, Provider, Referral, Voucher
+from tasks.process_versions import service_for
 from tasks.repository import Actor, NotFound, audit
 from tasks.visibility import content_scope
 
@@ -48,16 +50,19 @@ router = APIRouter()
 #: fpdf2 compresses page streams; off, the raw PDF can be read (text is glyph ids: use pypdf).
 COMPRESS = True
 
-REPORT_TITLES = {
-    "interim_report": "Zwischenbericht",
-    "result_report": "Zwischenbericht",
-    "final_report": "Abschlussbericht",
-}
-KIND_NOTES = {
-    "interim_report": "Zwischenmeldung",
-    "result_report": "Ergebnismeldung",
-    "final_report": "Abschluss der Beratung",
-}
+
+def report_sheets(service: ServiceConfig, registry: Registry) -> dict[str, tuple[str, str]]:
+    """Report event -> (heading of its PDF sheet, German title of the event), for the
+    events whose form names a ``pdf`` in the process YAML of `service`, the case's version
+    (`api.dashboard.portal_forms.forms`)."""
+    titles = {t.event: t.title for t in service.process.transitions}
+    return {
+        form.event: (form.pdf, titles[form.event])
+        for form in forms(service, registry).values()
+        if form.pdf is not None
+    }
+
+
 WITHHELD = "Inhalt nicht freigegeben (keine Schweigepflichtentbindung)"
 EMPTY = "keine Angaben"
 SECTIONS = (
@@ -91,9 +96,10 @@ def _yes_no(value: bool | None) -> str:
     return "–" if value is None else ("ja" if value else "nein")
 
 
-def _goals(feedback: Feedback, registry: Registry, service_type: str) -> str:
-    """Section 3: the goals, the Hilfebedarfsgruppe and the booked Leistungsmodule."""
-    catalog = registry.service(service_type).catalog
+def _goals(feedback: Feedback, service: ServiceConfig) -> str:
+    """Section 3: the goals, the Hilfebedarfsgruppe and the booked Leistungsmodule (titles
+    from the catalog of `service`, the case's version)."""
+    catalog = service.catalog
     modules = {m.code: m.title for m in catalog.modules} if catalog else {}
     groups = {g.code: g.title for g in catalog.need_groups} if catalog else {}
     lines = [str(feedback.content.get("ziele") or "").strip() or EMPTY]
@@ -131,6 +137,7 @@ def report_sheet(
 ) -> ReportSheet:
     """The form's data; sections 2-6 are `WITHHELD` unless `may_read`; the Auftraggeber
     is the jobcenter of the referral's site (`issuer`)."""
+    service = service_for(session, registry, referral)  # the case's process version
     provider = session.get(Provider, referral.provider_id) if referral.provider_id else None
     vouchers = session.exec(
         select(Voucher).where(Voucher.referral_id == referral.id).order_by(col(Voucher.id))
@@ -141,7 +148,7 @@ def report_sheet(
         sections = [
             (
                 title,
-                _goals(feedback, registry, referral.service_type)
+                _goals(feedback, service)
                 if key == "ziele"
                 else str(feedback.content.get(key) or "").strip() or EMPTY,
             )
@@ -149,14 +156,15 @@ def report_sheet(
         ]
     else:
         sections = [(title, WITHHELD) for title, _ in SECTIONS]
+    heading, note = report_sheets(service, registry)[feedback.kind]
     return ReportSheet(
-        title=REPORT_TITLES[feedback.kind],
-        kind_note=KIND_NOTES[feedback.kind],
+        title=heading,
+        kind_note=note,
         commissioner=issuer(session, referral.site, settings).jobcenter,
         provider=provider.name if provider else "–",
         reference=referral.reference,
         voucher=voucher.number if voucher else "–",
-        service=registry.service(referral.service_type).title,
+        service=service.title,
         received_on=feedback.received_on,
         printed_on=today,
         status=[
@@ -238,7 +246,7 @@ def report_pdf(
     if (
         feedback is None
         or feedback.referral_id != referral.id
-        or feedback.kind not in REPORT_TITLES
+        or feedback.kind not in report_sheets(service_for(session, registry, referral), registry)
     ):
         return error_page(request, user, 404)
     today = local_date(now)

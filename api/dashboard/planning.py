@@ -1,5 +1,6 @@
 """Eintrittsplanung (seed 002 §4.1, "Na Schulen 2015"): Soll per site and month, the Ist
-counted from the referrals' start dates, and the deviation per month, cumulated and absolute.
+counted from the referrals' start dates, and the deviation per month, cumulated and absolute
+(figures: `models.figures.planning`, data: `tasks.read_model.planning`).
 
 The tables are laid out like the seed's: SOLL (site × Januar..Dezember + Summe), IST (site ×
 months + Summe + Soll bis zum laufenden Monat) and Abweichung (site × months in %, kumuliert %,
@@ -10,8 +11,7 @@ enter the Soll; a caseworker sees the rows of their own site; providers are not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -19,10 +19,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import extract, func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from api.access import visible
+from api.access import scope
 from api.dashboard.charts import grouped_bars
 from api.dashboard.csrf import CsrfDep
 from api.dashboard.reports import audit_report_read
@@ -30,27 +29,15 @@ from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
 from api.errors import Problem
 from models.clock import local_date
+from models.figures.planning import MONTHS, Planning
 from models.german import zahl
 from models.process import Registry
-from models.tables import IntakePlan, Referral, Role, User
+from models.tables import IntakePlan, Role, User
+from tasks.read_model.planning import known_sites, load_planning, plan_of
 from tasks.repository import Actor, audit
 
 router = APIRouter()
 
-MONTHS = (
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-)
 SHORT_MONTHS = tuple(m[:3] for m in MONTHS)
 MAX_SOLL = 100_000
 #: ``hinweis`` codes of the page after a POST (no free text in the URL).
@@ -59,115 +46,7 @@ MAX_SITE = 60
 PLANNERS = (Role.coordinator, Role.admin)
 
 
-# --- the tables (pure) --------------------------------------------------------------------
-
-
-def deviation(ist: int, soll: int) -> float | None:
-    """(Ist − Soll) / Soll in percent; None where the Soll is 0 (undefined)."""
-    return None if soll == 0 else (ist - soll) / soll * 100
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    """One site (or the total): twelve Soll and twelve counted Ist values.
-
-    `upto` is the number of months that have an Ist (the current month included): 12 for a
-    past year, 0 for a future one.
-    """
-
-    site: str
-    soll: tuple[int, ...]
-    ist: tuple[int, ...]
-    upto: int
-
-    @property
-    def soll_sum(self) -> int:
-        return sum(self.soll)
-
-    @property
-    def ist_months(self) -> list[int | None]:
-        return [v if m < self.upto else None for m, v in enumerate(self.ist)]
-
-    @property
-    def ist_sum(self) -> int:
-        return sum(self.ist[: self.upto])
-
-    @property
-    def soll_to_date(self) -> int:
-        return sum(self.soll[: self.upto])
-
-    @property
-    def deviations(self) -> list[float | None]:
-        return [deviation(self.ist[m], self.soll[m]) if m < self.upto else None for m in range(12)]
-
-    @property
-    def cumulated(self) -> float | None:
-        """Deviation of the Ist to date from the Soll to date, in percent."""
-        return deviation(self.ist_sum, self.soll_to_date) if self.upto else None
-
-    @property
-    def absolute(self) -> int | None:
-        """Ist − Soll, summed up to the current month."""
-        return self.ist_sum - self.soll_to_date if self.upto else None
-
-
-@dataclass(frozen=True)
-class Planning:
-    """The three tables of one year and service type; `total` is the "gesamt" row: the Ist
-    of every site in the view (also of sites without a Soll) against the Soll of the sites
-    that have one (a site without a Soll counts 0 there)."""
-
-    year: int
-    service_type: str
-    upto: int
-    rows: list[PlanRow]
-    total: PlanRow
-
-    @property
-    def current_month(self) -> str | None:
-        return MONTHS[self.upto - 1] if self.upto else None
-
-    @property
-    def without_soll(self) -> list[str]:
-        """Sites with an Ist but no Soll in the year: in "gesamt" with their Ist only."""
-        return [r.site for r in self.rows if r.soll_sum == 0 and sum(r.ist) > 0]
-
-
-def months_with_ist(year: int, today: date) -> int:
-    """How many months of `year` have an Ist on `today` (the running month included)."""
-    if year < today.year:
-        return 12
-    if year > today.year:
-        return 0
-    return today.month
-
-
-def build_planning(
-    year: int,
-    service_type: str,
-    soll: Mapping[tuple[str, int], int],
-    ist: Mapping[tuple[str, int], int],
-    upto: int,
-    sites: Iterable[str] = (),
-) -> Planning:
-    """The tables from Soll and Ist keyed by (site, month 1..12); a row for every site named."""
-    names = sorted({*sites, *(s for s, _ in soll), *(s for s, _ in ist)}, key=str.casefold)
-    rows = [
-        PlanRow(
-            site,
-            tuple(soll.get((site, m), 0) for m in range(1, 13)),
-            tuple(ist.get((site, m), 0) for m in range(1, 13)),
-            upto,
-        )
-        for site in names
-    ]
-    total = PlanRow(
-        "gesamt",
-        tuple(sum(r.soll[m] for r in rows) for m in range(12)),
-        tuple(sum(r.ist[m] for r in rows) for m in range(12)),
-        upto,
-    )
-    return Planning(year, service_type, upto, rows, total)
+# --- the tables as CSV --------------------------------------------------------------------
 
 
 def percent(value: float | None) -> str:
@@ -202,55 +81,7 @@ CSV_HEADER = [
 ]
 
 
-# --- loading ------------------------------------------------------------------------------
-
-
-def load_planning(
-    session: Session, user: User, year: int, service_type: str, today: date
-) -> Planning:
-    """Soll from `IntakePlan`, Ist from `Referral.started_on`, within `user`'s view."""
-    plans = select(IntakePlan).where(
-        IntakePlan.year == year, IntakePlan.service_type == service_type
-    )
-    if user.role == Role.caseworker:
-        plans = plans.where(IntakePlan.site == (user.site or ""))
-    soll = {(p.site, p.month): p.planned for p in session.exec(plans)}
-    month = extract("month", col(Referral.started_on))
-    counted = session.exec(
-        select(Referral.site, month, func.count())
-        .where(
-            visible(user),
-            Referral.service_type == service_type,
-            col(Referral.started_on) >= date(year, 1, 1),
-            col(Referral.started_on) <= date(year, 12, 31),
-        )
-        .group_by(Referral.site, month)
-    )
-    ist = {(site, int(m)): int(n) for site, m, n in counted}
-    sites = [user.site] if user.role == Role.caseworker and user.site else []
-    return build_planning(year, service_type, soll, ist, months_with_ist(year, today), sites=sites)
-
-
-def known_sites(session: Session) -> list[str]:
-    """Sites of existing referrals and plans (choices of the Soll form)."""
-    referred = session.exec(select(Referral.site).distinct())
-    planned = session.exec(select(IntakePlan.site).distinct())
-    return sorted({*referred, *planned}, key=str.casefold)
-
-
-def plan_of(session: Session, year: int, service_type: str, site: str) -> list[int]:
-    """The twelve Soll values of `site` (0 where none is planned)."""
-    found = {
-        p.month: p.planned
-        for p in session.exec(
-            select(IntakePlan).where(
-                IntakePlan.year == year,
-                IntakePlan.service_type == service_type,
-                IntakePlan.site == site,
-            )
-        )
-    }
-    return [found.get(m, 0) for m in range(1, 13)]
+# --- saving the Soll -----------------------------------------------------------------------
 
 
 def save_plan(
@@ -397,7 +228,7 @@ def _render(
     new_site: str = "",
     saved: bool = False,
 ) -> HTMLResponse:
-    planning = load_planning(session, user, year, service_type, today)
+    planning = load_planning(session, scope(user), year, service_type, today)
     may_edit = user.role in PLANNERS
     sites = known_sites(session) if may_edit else []
     chosen = site or (planning.rows[0].site if planning.rows else (sites[0] if sites else ""))
@@ -472,7 +303,7 @@ def planning_page(
         "csv" if format == "csv" else "html",
     )
     if format == "csv":
-        planning = load_planning(session, user, year, service_type, today)
+        planning = load_planning(session, scope(user), year, service_type, today)
         return csv_response(
             f"eintrittsplanung-{service_type}-{year}.csv", CSV_HEADER, csv_rows(planning)
         )

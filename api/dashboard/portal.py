@@ -3,13 +3,13 @@
 * ``GET /dashboard/portal``: incoming Gutscheine as a waiting list and the running cases
   (`api.dashboard.portal_lists`); provider role only, others get the 404 page.
 * ``GET|POST /dashboard/faelle/{reference}/meldung/{form}``: one form per event a provider
-  reports (`api.dashboard.portal_forms.FORMS`). Scope and role are checked first (a case
-  outside the user's view: 404 page; a user who is not a provider: 403 page); a form the
-  case's state does not allow now answers 409 with the state's German title. A posted form
-  goes through the one path (`api.dashboard.actions.submit_form`: idempotent per form
-  key, committed, follow-up flow started) and answers 303 to the case page with
-  ``?hinweis=<form>``; a refusal shows the form again with the values and the German
-  message next to its input (422, 409 when the state does not allow it).
+  reports (`api.dashboard.portal_forms.forms` of the case's process version). Scope and role
+  are checked first (a case outside the user's view: 404 page; a user who is not a provider:
+  403 page); a form the case's state does not allow now answers 409 with the state's German
+  title. A posted form goes through the one path (`api.dashboard.actions.submit_form`:
+  idempotent per form key, committed, follow-up flow started) and answers 303 to the case
+  page with ``?hinweis=<form>``; a refusal shows the form again with the values and the
+  German message next to its input (422, 409 when the state does not allow it).
 * ``GET /dashboard/link/{token}``: a signed link from a reminder e-mail
   (`models.form_links`): 303 to its form (which asks for a login when there is no
   session), 410 when it expired, 400 when it is not ours or was changed.
@@ -27,16 +27,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from api.access import check_may_report, referral_for
+from api.dashboard import portal_phase as phase_notice
 from api.dashboard.actions import submit_form
 from api.dashboard.cases import error_page
 from api.dashboard.csrf import CsrfDep
 from api.dashboard.portal_forms import (
     CONTENT_FIELDS,
-    FORMS,
     STATUS_FIELDS,
     FormContext,
     FormDef,
     defaults,
+    forms,
     input_for,
     parse,
 )
@@ -49,17 +50,15 @@ from api.service import Submission
 from models.clock import local_date
 from models.commands import DECLINE_REASONS, MAX_TEXT_CHARS
 from models.form_links import LinkExpired, LinkInvalid, read_form_link
-from models.process import Registry
+from models.process import Registry, ServiceConfig
 from models.settings import Settings
 from models.tables import Customer, Referral, Role, User
 from models.urls import case_path, form_path
+from tasks.process_versions import service_for
 from tasks.repository import NotFound
 from tasks.visibility import content_released
 
 router = APIRouter()
-
-NOTICES = {form.slug: form.done for form in FORMS.values()}
-"""German text of the ``?hinweis=<form>`` a case page shows after a form was saved."""
 
 
 async def _posted(request: Request) -> dict[str, str]:
@@ -77,6 +76,7 @@ class OpenForm:
     referral: Referral
     form: FormDef
     ctx: FormContext
+    registry: Registry
 
 
 @router.get("/portal", response_class=HTMLResponse, summary="Gutschein-Eingang")
@@ -114,7 +114,7 @@ def form_page(
     found = _open(request, session, user, registry, settings, now, reference, slug)
     if isinstance(found, HTMLResponse):
         return found
-    refused = _not_now(registry, found)
+    refused = _not_now(found)
     values = defaults(found.form, found.ctx)
     return _render(request, user, found, values, {}, 409 if refused else 200, refused)
 
@@ -139,7 +139,7 @@ def send_form(
         return found
     parsed = parse(found.form, values, found.ctx)
     if parsed.payload is None or parsed.occurred_on is None:
-        refused = _not_now(registry, found)
+        refused = _not_now(found)
         status = 409 if refused else 422
         return _render(request, user, found, values, parsed.errors, status, refused)
     submission = Submission("event", found.referral.reference, parsed.occurred_on, parsed.payload)
@@ -165,7 +165,9 @@ def send_form(
 
 
 @router.get("/link/{token}", response_model=None)
-def open_link(request: Request, token: str, settings: SettingsDep, now: NowDep) -> Response:
+def open_link(
+    request: Request, token: str, settings: SettingsDep, registry: RegistryDep, now: NowDep
+) -> Response:
     """Ein signierter Link aus einer Erinnerung: weiter zum Formular (303; ohne Sitzung über
     die Anmeldung), abgelaufen 410, ungültig 400."""
     try:
@@ -174,7 +176,7 @@ def open_link(request: Request, token: str, settings: SettingsDep, now: NowDep) 
         return _link_refused(request, 410)
     except LinkInvalid:
         return _link_refused(request, 400)
-    if link.form not in FORMS:
+    if not any(link.form in forms(s) for s in registry.services.values()):
         return _link_refused(request, 400)
     return RedirectResponse(form_path(link.reference, link.form), status_code=303)
 
@@ -183,14 +185,18 @@ def case_context(
     session: Session, referral: Referral, user: User, registry: Registry, now: Any
 ) -> dict[str, Any]:
     """For the case page of a provider: links to the forms the state allows now
-    (``portal_actions``) and the texts of the ``?hinweis=`` codes (``portal_notices``)."""
+    (``portal_actions``) and the texts of the ``?hinweis=<form>`` codes shown after a form
+    was saved (``portal_notices``), both of the case's process version."""
     if user.role != Role.provider:
         return {}
+    service = service_for(session, registry, referral)
     steps = [
         Step(form.title, form_path(referral.reference, form.slug))
-        for form in provider_steps(registry, referral)
+        for form in provider_steps(service, referral, registry)
     ]
-    return {"portal_actions": steps, "portal_notices": NOTICES}
+    notices = {form.slug: form.done for form in forms(service, registry).values()}
+    notices[phase_notice.NOTICE] = phase_notice.DONE  # one status region on the page
+    return {"portal_actions": steps, "portal_notices": notices}
 
 
 def _open(
@@ -209,23 +215,25 @@ def _open(
         referral = referral_for(session, user, reference)
     except NotFound:
         return error_page(request, user, 404)
-    form = FORMS.get(slug)
+    service = service_for(session, registry, referral)
+    form = forms(service, registry).get(slug)
     if form is None:
         return error_page(request, user, 404)
     if user.role != Role.provider:  # the forms report as the provider: not for others
         return error_page(request, user, 403)
     try:
-        check_may_report(user, registry.service(referral.service_type), form.event)
+        check_may_report(user, service, form.event)
     except Problem:
         return error_page(request, user, 403)
-    return OpenForm(referral, form, _form_context(session, referral, user, registry, settings, now))
+    ctx = _form_context(session, referral, user, service, settings, now)
+    return OpenForm(referral, form, ctx, registry)
 
 
 def _form_context(
     session: Session,
     referral: Referral,
     user: User,
-    registry: Registry,
+    service: ServiceConfig,
     settings: Settings,
     now: datetime,
 ) -> FormContext:
@@ -235,7 +243,7 @@ def _form_context(
         today=today,
         started_on=referral.started_on,
         appointment_on=referral.appointment_on,
-        service=registry.service(referral.service_type),
+        service=service,
         age_group=customer.age_group if customer else "25-49",
         content_allowed=content_released(session, referral, user.provider_id, today),
         max_appointment_days=settings.max_appointment_days,
@@ -251,11 +259,12 @@ def _for_people(message: str) -> str:
     return _SOURCE.sub("", message).replace("als hours melden", "als E-Stunden melden")
 
 
-def _not_now(registry: Registry, found: OpenForm) -> str | None:
-    """None if the case's state allows the form now, else why not (German, no codes)."""
-    if found.form in provider_steps(registry, found.referral):
+def _not_now(found: OpenForm) -> str | None:
+    """None if the case's state allows the form now, else why not (German, no codes; the
+    state's title of the case's process version)."""
+    service = found.ctx.service
+    if found.form in provider_steps(service, found.referral, found.registry):
         return None
-    service = registry.service(found.referral.service_type)
     state = service.process.states[found.referral.state].title
     return (
         f"„{found.form.title}“ ist im Zustand „{state}“ nicht möglich. Die Meldungen, die "

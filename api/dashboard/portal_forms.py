@@ -1,8 +1,8 @@
 """The provider's forms (Träger-Portal): which form reports which event, and what a posted
 form means as a `models.commands.ReferralEvent`.
 
-One form per event a provider reports (``by: [provider]`` in
-``models/process_definitions/kel_referral.yaml``), each on its own page
+One form per event a provider reports (a transition's ``form`` in the process YAML,
+`models.process.ProviderForm`: no event name here), each on its own page
 (``/dashboard/faelle/<Aktenzeichen>/meldung/<slug>``, `models.urls.form_path`). The
 reports (Rückmeldung, Zwischen-, Ergebnis-, Abschlussbericht) follow the report form of
 seed 002 §4.6.5 (Anlage 2: 2. Ausgangssituation, 3. Ziele/Leistungsmodule, 4. Ergebnis,
@@ -24,7 +24,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
 
 from pydantic import ValidationError
 
@@ -37,121 +36,65 @@ from models.commands import (
     ReportContent,
 )
 from models.german import datum
-from models.process import ServiceConfig, ServiceModule
-
-Kind = Literal["termin", "datum", "ablehnung", "bericht", "bestaetigung"]
+from models.process import FormKind, ProcessDef, Registry, ServiceConfig, ServiceModule
 
 
 @dataclass(frozen=True)
 class FormDef:
     """One form: its URL `slug`, the `event` it reports, what it asks (`kind`), its German
-    `title`, the label of its button and the message shown after it was saved (`done`)."""
+    `title`, the label of its button, the message shown after it was saved (`done`), the
+    status questions a report opens answered with "ja" (`answers`) and the heading of a
+    report's PDF sheet (`pdf`)."""
 
     slug: str
     event: str
-    kind: Kind
+    kind: FormKind
     title: str
     button: str
     done: str
     intro: str = ""
+    answers: tuple[str, ...] = ()
+    pdf: str | None = None  # heading of the report's PDF sheet; None: no PDF
 
 
-FORMS: dict[str, FormDef] = {
-    f.slug: f
-    for f in (
-        FormDef(
-            "termin",
-            "appointment_booked",
-            "termin",
-            "Erstgespräch terminieren",
-            "Termin melden",
-            "Der Termin des Erstgesprächs ist gemeldet.",
-            "Bitte melden Sie den vereinbarten Termin des Erstgesprächs.",
-        ),
-        FormDef(
-            "wahrgenommen",
-            "appointment_kept",
-            "datum",
-            "Erstgespräch wahrgenommen",
-            "Wahrnehmung melden",
-            "Das Erstgespräch ist als wahrgenommen gemeldet, der Gutschein ist eingelöst.",
-            "Die Kundin oder der Kunde ist zum Erstgespräch gekommen; der Gutschein wird damit "
-            "eingelöst.",
-        ),
-        FormDef(
-            "nicht-erschienen",
-            "no_show",
-            "datum",
-            "Erstgespräch nicht wahrgenommen",
-            "Nichterscheinen melden",
-            "Das Nichterscheinen ist gemeldet; die Integrationsfachkraft wird informiert.",
-            "Die Kundin oder der Kunde ist nicht zum vereinbarten Erstgespräch gekommen.",
-        ),
-        FormDef(
-            "ablehnung",
-            "provider_declined",
-            "ablehnung",
-            "Gutschein ablehnen",
-            "Ablehnung senden",
-            "Die Ablehnung ist gemeldet; das Jobcenter weist den Fall neu zu.",
-            "Sie können den Gutschein nicht annehmen. Bitte wählen Sie einen Grund; "
-            "Freitext ist hier bewusst nicht vorgesehen (keine Sozialdaten).",
-        ),
-        FormDef(
-            "rueckmeldung",
-            "first_feedback",
-            "bericht",
-            "1. Rückmeldung",
-            "Rückmeldung senden",
-            "Die 1. Rückmeldung ist gesendet.",
-        ),
-        FormDef(
-            "zwischenbericht",
-            "interim_report",
-            "bericht",
-            "Zwischenbericht",
-            "Zwischenbericht senden",
-            "Der Zwischenbericht ist gesendet.",
-        ),
-        FormDef(
-            "ergebnisbericht",
-            "result_report",
-            "bericht",
-            "Ergebnisbericht",
-            "Ergebnisbericht senden",
-            "Der Ergebnisbericht ist gesendet.",
-        ),
-        FormDef(
-            "abschlussbericht",
-            "final_report",
-            "bericht",
-            "Abschlussbericht",
-            "Abschlussbericht senden und Fall abschließen",
-            "Der Abschlussbericht ist gesendet, der Fall ist abgeschlossen.",
-            "Mit dem Abschlussbericht endet die Beratung; der Fall wird abgeschlossen.",
-        ),
-        FormDef(
-            "abbruch",
-            "aborted",
-            "bestaetigung",
-            "Abbruch der Beratung melden",
-            "Abbruch melden",
-            "Der Abbruch ist gemeldet; die Integrationsfachkraft wird informiert.",
-            "Die Beratung ist vorzeitig beendet. Der Fall wird abgeschlossen.",
-        ),
-        FormDef(
-            "gutschein-ungueltig",
-            "voucher_returned_invalid",
-            "bestaetigung",
-            "Gutschein als ungültig zurückgeben",
-            "Gutschein zurückgeben",
-            "Der Gutschein ist als ungültig zurückgegeben; der Fall ist abgeschlossen.",
-            "Der Gutschein kann nicht eingelöst werden (z. B. falsch ausgestellt). Der Fall "
-            "wird damit abgeschlossen.",
-        ),
-    )
-}
-"""Every form by slug, in the order the case page offers them."""
+def forms(service: ServiceConfig, registry: Registry | None = None) -> dict[str, FormDef]:
+    """The provider's forms of `service` (the version a case runs on) by slug, in the order
+    of its transitions: each transition's ``form`` (`models.process.ProviderForm`). A
+    version stored before forms were part of the process YAML names none: it takes those of
+    the current definition of its Leistungsart in `registry`, for the events it knows."""
+    process = _with_forms(service, registry)
+    known = {t.event for t in service.process.transitions}
+    return {
+        t.form.slug: FormDef(
+            t.form.slug,
+            t.event,
+            t.form.kind,
+            t.form.title or t.title,
+            t.form.button,
+            t.form.done,
+            t.form.intro,
+            tuple(t.form.answers),
+            t.form.pdf,
+        )
+        for t in process.transitions
+        if t.form is not None and t.event in known
+    }
+
+
+def deadline_form(
+    service: ServiceConfig, kind: str, registry: Registry | None = None
+) -> str | None:
+    """The slug of the form a reminder about the Frist `kind` links to (its ``form``)."""
+    found = _with_forms(service, registry).deadlines.get(kind)
+    return found.form if found is not None else None
+
+
+def _with_forms(service: ServiceConfig, registry: Registry | None) -> ProcessDef:
+    if any(t.form for t in service.process.transitions) or registry is None:
+        return service.process
+    current = registry.services.get(service.service_type)
+    return current.process if current is not None else service.process
+
 
 STATUS_FIELDS = (
     ("termin_wahrgenommen", "appointment_kept", "Erstgespräch wahrgenommen?"),
@@ -247,11 +190,7 @@ def defaults(form: FormDef, ctx: FormContext) -> dict[str, str]:
         seen = ctx.appointment_on
         return {"am": (seen if seen is not None and seen <= ctx.today else ctx.today).isoformat()}
     if form.kind == "bericht":
-        return {
-            "termin_wahrgenommen": "ja" if form.event != "first_feedback" else "",
-            "beratung_laeuft": "ja" if form.event in ("interim_report", "result_report") else "",
-            "beendet": "ja" if form.event == "final_report" else "",
-        }
+        return {name: "ja" if field in form.answers else "" for name, field, _ in STATUS_FIELDS}
     return {}
 
 
@@ -308,7 +247,7 @@ def _confirm(event: str, _: Mapping[str, str], __: FormContext, ___: Parsed) -> 
     return ReferralEvent(event=event)
 
 
-_READERS: dict[Kind, Callable[[str, Mapping[str, str], FormContext, Parsed], ReferralEvent]] = {
+_READERS: dict[FormKind, Callable[[str, Mapping[str, str], FormContext, Parsed], ReferralEvent]] = {
     "termin": _appointment,
     "datum": _dated,
     "ablehnung": _decline,

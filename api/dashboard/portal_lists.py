@@ -21,16 +21,14 @@ from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from api.access import visible
-from api.dashboard.portal_forms import FORMS, FormDef
-from models.form_links import DEADLINE_FORMS
-from models.process import Registry
+from api.dashboard.portal_forms import FormDef, deadline_form, forms
+from models.process import Registry, ServiceConfig
 from models.statemachine import allowed_events
 from models.tables import Deadline, DeadlineState, Referral, User, Voucher, VoucherStatus
 from models.urls import case_path, form_path
+from tasks.process_versions import service_for
 
 FIRST_APPOINTMENT = "first_appointment"
-NEXT_STEPS = ("termin", "wahrgenommen")
-"""Forms the waiting list offers as the next step, the first the state allows."""
 
 
 def frist_text(days_left: int | None) -> str:
@@ -101,19 +99,30 @@ class RunningCase:
         return frist_text(self.days_left)
 
 
-def provider_steps(registry: Registry, referral: Referral) -> list[FormDef]:
-    """The forms the process allows a provider now, in the order of `FORMS`
-    (``by: [provider]`` and the current state among the transition's ``from``)."""
-    service = registry.service(referral.service_type)
+def provider_steps(
+    service: ServiceConfig, referral: Referral, registry: Registry | None = None
+) -> list[FormDef]:
+    """The forms `service` (the version `referral` runs on, `forms`) allows a provider now,
+    in the order of its transitions (``by: [provider]`` and the current state among the
+    transition's ``from``)."""
     mine = {t.event for t in service.process.transitions if "provider" in t.by}
     allowed = set(allowed_events(service, referral.state)) & mine
-    return [form for form in FORMS.values() if form.event in allowed]
+    return [form for form in forms(service, registry).values() if form.event in allowed]
 
 
-def _step(registry: Registry, referral: Referral, slugs: Iterable[str]) -> Step | None:
-    allowed = {form.slug for form in provider_steps(registry, referral)}
-    slug = next((s for s in slugs if s in allowed), None)
-    return Step(FORMS[slug].title, form_path(referral.reference, slug)) if slug else None
+def _step(
+    service: ServiceConfig, registry: Registry, referral: Referral, events: Iterable[str]
+) -> Step | None:
+    """The first form of `events` (event names, or form slugs) the state allows now."""
+    allowed = provider_steps(service, referral, registry)
+    form = next((f for e in events for f in allowed if e in (f.event, f.slug)), None)
+    return Step(form.title, form_path(referral.reference, form.slug)) if form else None
+
+
+def _next_step(service: ServiceConfig, registry: Registry, referral: Referral) -> Step | None:
+    """The next step of a waiting Gutschein: the first event of the process's happy path
+    (``course``) that the provider may report in the current state."""
+    return _step(service, registry, referral, [c.event for c in service.process.course if c.event])
 
 
 def waiting_list(
@@ -141,13 +150,20 @@ def waiting_list(
         .where(visible(user))
         .order_by(col(Voucher.issued_on), col(Referral.reference))
     ).all()
-    return [_waiting(registry, referral, voucher, due, today) for referral, voucher, due in rows]
+    return [
+        _waiting(service_for(session, registry, referral), registry, referral, voucher, due, today)
+        for referral, voucher, due in rows
+    ]
 
 
 def _waiting(
-    registry: Registry, referral: Referral, voucher: Voucher, due: date | None, today: date
+    service: ServiceConfig,
+    registry: Registry,
+    referral: Referral,
+    voucher: Voucher,
+    due: date | None,
+    today: date,
 ) -> WaitingCase:
-    service = registry.service(referral.service_type)
     return WaitingCase(
         reference=referral.reference,
         url=case_path(referral.reference),
@@ -158,7 +174,7 @@ def _waiting(
         appointment_on=referral.appointment_on,
         due_on=due,
         days_left=None if due is None else (due - today).days,
-        next_step=_step(registry, referral, NEXT_STEPS),
+        next_step=_next_step(service, registry, referral),
     )
 
 
@@ -188,15 +204,21 @@ def running_cases(
         .order_by(col(Deadline.due_on).desc(), col(Deadline.id).desc())
     ):
         next_due[deadline.referral_id] = deadline  # the earliest comes last and stays
-    found = [_running(registry, r, next_due.get(r.id or 0), today) for r in referrals]
+    found = [
+        _running(service_for(session, registry, r), registry, r, next_due.get(r.id or 0), today)
+        for r in referrals
+    ]
     return sorted(found, key=lambda c: (c.due_on is None, c.due_on or today, c.reference))
 
 
 def _running(
-    registry: Registry, referral: Referral, deadline: Deadline | None, today: date
+    service: ServiceConfig,
+    registry: Registry,
+    referral: Referral,
+    deadline: Deadline | None,
+    today: date,
 ) -> RunningCase:
-    service = registry.service(referral.service_type)
-    form = DEADLINE_FORMS.get(deadline.kind) if deadline else None
+    form = deadline_form(service, deadline.kind, registry) if deadline else None
     return RunningCase(
         reference=referral.reference,
         url=case_path(referral.reference),
@@ -206,5 +228,5 @@ def _running(
         next_title=deadline.title if deadline else None,
         due_on=deadline.due_on if deadline else None,
         days_left=(deadline.due_on - today).days if deadline else None,
-        next_step=_step(registry, referral, [form]) if form else None,
+        next_step=_step(service, registry, referral, [form]) if form else None,
     )

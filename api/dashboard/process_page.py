@@ -21,8 +21,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.access import visible
-from api.dashboard import worklist_queries as q
 from api.dashboard.cases import error_page
+from api.dashboard.error_pages import error_response
 from api.dashboard.process_svg import render
 from api.dashboard.web import DashboardUser, page
 from api.dashboard.worklists import case_query
@@ -31,6 +31,7 @@ from models.bpmn import layout, to_bpmn_xml
 from models.clock import local_date
 from models.process import ServiceConfig
 from models.tables import Deadline, DeadlineState, Referral, User
+from tasks.read_model import worklists as q
 
 router = APIRouter()
 
@@ -73,10 +74,13 @@ def process_page(
 
 
 @router.get("/prozess/{service_type}.bpmn", summary="Prozess als BPMN")
-def process_bpmn(service_type: str, user: DashboardUser, registry: RegistryDep) -> Response:
-    """Die Prozessdefinition der Leistungsart als BPMN-2.0-Datei (mit Diagramm)."""
+def process_bpmn(
+    request: Request, service_type: str, user: DashboardUser, registry: RegistryDep
+) -> Response:
+    """Die Prozessdefinition der Leistungsart als BPMN-2.0-Datei (mit Diagramm); eine
+    unbekannte Leistungsart ist die deutsche Fehlerseite 404."""
     if service_type not in registry.services:
-        return Response("Unbekannte Leistungsart", status_code=404)
+        return error_response(request, 404)
     xml = to_bpmn_xml(layout(registry.service(service_type)))
     return Response(
         xml,

@@ -9,51 +9,51 @@
   (seed 002 §4.6.3, § 5 of the Hamm contract; Stichtag 30.6./31.12., due on the last
   working day of the following month). ``&format=csv``: the table as CSV.
 
-Every page counts only the referrals the user may see (`api.access.visible`). For every
-reader but the coordination and the administration, cells of 1 or 2 cases (counts, and
-shares, means, medians, percentiles and hours over 1 or 2 cases) are shown as ``"< 3"`` in
-HTML and CSV (statistical secrecy, see `models.kennzahlen`). Every page view and CSV
-export is written to the audit trail (``report_read``: report, parameters, format).
+The data come from the read model (`tasks.read_model.reports`), the figures from the
+domain (`models.kennzahlen`, `models.figures`); this module parses the request, applies
+the secrecy rule to the cells and renders. Every page counts only the referrals the user
+may see (`api.access.scope`). For every reader but the coordination and the
+administration, cells of 1 or 2 cases (counts, and shares, means, medians, percentiles and
+hours over 1 or 2 cases) are shown as ``"< 3"`` in HTML and CSV (statistical secrecy, see
+`models.kennzahlen`). Every page view and CSV export is written to the audit trail
+(``report_read``: report, parameters, format).
 """
 
 from __future__ import annotations
 
-import bisect
-import calendar
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, and_, or_, select, true
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from api.access import visible
+from api.access import scope
 from api.dashboard import charts
+from api.dashboard.phase_report import phase_tables
 from api.dashboard.web import DashboardUser, csv_response, page
 from api.deps import NowDep, RegistryDep, SessionDep
-from models.calendar import is_working_day
 from models.clock import local_date
+from models.figures.half_year import GroupFigures, HalfYearReport
+from models.figures.periods import month_ends
+from models.figures.states import ReportStates, registry_states
 from models.german import prozent, zahl
 from models.kennzahlen import (
     COLUMNS,
-    PHASE_TITLES,
     SUPPRESSED,
-    CaseFacts,
     KennzahlenRow,
+    cases_by_state,
     exact_figures,
     is_small,
     kennzahlen,
+    occurring_phases,
     per_service_type,
     small_fields,
 )
-from models.process import Registry
-from models.tables import Feedback, Provider, Referral, Role, User
-from tasks.kennzahlen import load_case_facts
+from models.tables import User
+from tasks.read_model import reports as read_model
 from tasks.repository import Actor, audit
 
 router = APIRouter()
@@ -117,99 +117,11 @@ def csv_share(value: float | None) -> str:
     return prozent(value, missing="", space=" ")
 
 
-def display_names(providers: Iterable[Provider]) -> dict[int, str]:
-    """Provider id -> name; a name used twice gets its code appended (as in Bericht 01)."""
-    providers = list(providers)
-    counts = Counter(p.name for p in providers)
-    return {
-        p.id: p.name if counts[p.name] == 1 else f"{p.name} ({p.code})"
-        for p in providers
-        if p.id is not None
-    }
-
-
 def month_label(year: int, month: int) -> str:
     return f"{MONTHS[month - 1]} {year}"
 
 
-def month_ends(start: date, end: date) -> list[tuple[date, date]]:
-    """(first day, last day) of every month touching ``start`` … ``end``, clipped to it."""
-    months = []
-    year, month = start.year, start.month
-    while date(year, month, 1) <= end:
-        first = max(date(year, month, 1), start)
-        last = min(date(year, month, calendar.monthrange(year, month)[1]), end)
-        months.append((first, last))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
 # --- Kennzahlen ------------------------------------------------------------------------------
-
-STATE_SERIES = (
-    "vor Beratung (Gutschein/Termin)",
-    "in Beratung",
-    "abgeschlossen im Monat",
-)
-
-
-def cases_by_state(
-    cases: Iterable[CaseFacts], months: Sequence[tuple[date, date]]
-) -> dict[str, list[int]]:
-    """Per month: referrals before counselling and in counselling at the month's last day,
-    and referrals closed during the month. Sorted counts and bisection: O(n log n).
-
-    Before counselling: started, no first appointment yet, not closed (staged, voucher,
-    appointment booked, no-show, rerouting). In counselling: first appointment held, not
-    closed. Only ``started_on``, ``first_appointment_on`` and ``closed_on`` are used.
-    """
-    started: list[date] = []
-    left_before: list[date] = []  # the day a referral stopped being "before counselling"
-    first: list[date] = []
-    closed_after_first: list[date] = []
-    closed: list[date] = []
-    for case in cases:
-        started.append(case.started_on)
-        ends = [d for d in (case.first_appointment_on, case.closed_on) if d is not None]
-        if ends:
-            left_before.append(min(ends))
-        if case.first_appointment_on is not None:
-            first.append(case.first_appointment_on)
-            if case.closed_on is not None:
-                closed_after_first.append(max(case.closed_on, case.first_appointment_on))
-        if case.closed_on is not None:
-            closed.append(case.closed_on)
-    for values in (started, left_before, first, closed_after_first, closed):
-        values.sort()
-
-    def upto(values: list[date], day: date) -> int:
-        return bisect.bisect_right(values, day)
-
-    series: dict[str, list[int]] = {name: [] for name in STATE_SERIES}
-    before, counselling, done = STATE_SERIES
-    for month_first, month_last in months:
-        series[before].append(upto(started, month_last) - upto(left_before, month_last))
-        series[counselling].append(upto(first, month_last) - upto(closed_after_first, month_last))
-        series[done].append(upto(closed, month_last) - upto(closed, month_first - timedelta(1)))
-    return series
-
-
-def _own_vouchers_only(cases: list[CaseFacts]) -> list[CaseFacts]:
-    """For a provider: drop vouchers a referral had at another provider before."""
-    return [
-        replace(c, vouchers=tuple(v for v in c.vouchers if v.provider == c.provider)) for c in cases
-    ]
-
-
-def _phases(rows: Sequence[KennzahlenRow]) -> list[str]:
-    seen = {phase for row in rows for phase in row.open_over_90_days}
-    return [p for p in PHASE_TITLES if p in seen] + sorted(seen - set(PHASE_TITLES))
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    number: bool = True
 
 
 def _display(value: Any, field_name: str, *, csv: bool) -> str:
@@ -247,15 +159,20 @@ def audit_report_read(
 
 
 def kennzahlen_table(
-    rows: Sequence[KennzahlenRow], *, csv: bool = False, exact: bool = True
+    rows: Sequence[KennzahlenRow],
+    states: ReportStates,
+    *,
+    csv: bool = False,
+    exact: bool = True,
 ) -> tuple[list[str], list[list[str]]]:
-    """Flat headers and cells; "open > 90 days" becomes one column per occurring phase.
-    Unless `exact`, small cells are `SUPPRESSED` (`models.kennzahlen.small_fields`)."""
-    phases = _phases(rows)
+    """Flat headers and cells; "open > 90 days" becomes one column per occurring phase,
+    titled from the process definitions (`states`). Unless `exact`, small cells are
+    `SUPPRESSED` (`models.kennzahlen.small_fields`)."""
+    phases = occurring_phases(rows, states)
     headers: list[str] = []
     for field_name, title in COLUMNS:
         if field_name == "open_over_90_days" and phases:
-            headers += [f"> 90 Tage: {PHASE_TITLES.get(p, p)}" for p in phases]
+            headers += [f"> 90 Tage: {states.title(p)}" for p in phases]
         else:
             headers.append(title)
     cells = []
@@ -278,11 +195,6 @@ def kennzahlen_table(
     return headers, cells
 
 
-def _sites(session: Session, user: User) -> list[str]:
-    query = select(col(Referral.site)).where(visible(user)).distinct().order_by(col(Referral.site))
-    return [site for site in session.scalars(query)]
-
-
 @router.get("/kennzahlen", response_class=HTMLResponse, include_in_schema=False)
 def kennzahlen_page(
     request: Request,
@@ -300,7 +212,8 @@ def kennzahlen_page(
     """The Kennzahlen of seed 002 §4.1 for a period, a site and a Leistungsart (none: all,
     with a table "je Leistungsart" of their totals, issue 10 point 6)."""
     today = local_date(now)
-    sites = _sites(session, user)
+    view = scope(user)
+    sites = read_model.sites(session, view)
     services = {key: s.title for key, s in registry.services.items()}
     try:
         start, end = parse_period(von, bis, default=(date(today.year, 1, 1), today))
@@ -322,15 +235,9 @@ def kennzahlen_page(
         )
         answer.status_code = 400
         return answer
-    where: ColumnElement[bool] = visible(user)
-    if standort:
-        where = and_(where, col(Referral.site) == standort)
-    if leistungsart:
-        where = and_(where, col(Referral.service_type) == leistungsart)
-    facts = load_case_facts(session, where)
-    if user.role == Role.provider:
-        facts = _own_vouchers_only(facts)
-    rows = kennzahlen(facts, start, end)
+    facts = read_model.kennzahlen_facts(session, view, standort, leistungsart)
+    states = registry_states(registry)
+    rows = kennzahlen(facts, start, end, states)
     period = f"{start:%d.%m.%Y} – {end:%d.%m.%Y}"
     site_text = standort or "alle Standorte"
     if leistungsart:
@@ -343,13 +250,13 @@ def kennzahlen_page(
         session, user, now, "kennzahlen", parameters, "csv" if format == "csv" else "html"
     )
     if format == "csv":
-        headers, cells = kennzahlen_table(rows, csv=True, exact=exact)
+        headers, cells = kennzahlen_table(rows, states, csv=True, exact=exact)
         suffix = (f"_{standort}" if standort else "") + (f"_{leistungsart}" if leistungsart else "")
         return csv_response(
             f"kennzahlen_{start:%Y-%m-%d}_{end:%Y-%m-%d}{suffix}.csv", headers, cells
         )
-    _, cells = kennzahlen_table(rows, exact=exact)
-    phases = _phases(rows)
+    _, cells = kennzahlen_table(rows, states, exact=exact)
+    phases = occurring_phases(rows, states)
     months = month_ends(start, end)
     series = cases_by_state(facts, months)
     labels = [month_label(first.year, first.month) for first, _ in months]
@@ -366,8 +273,8 @@ def kennzahlen_page(
         | ({"standort": standort} if standort else {})
         | ({"leistungsart": leistungsart} if leistungsart else {})
     )
-    by_service = [] if leistungsart else per_service_type(facts, start, end, services)
-    service_headers, service_cells = kennzahlen_table(by_service, exact=exact)
+    by_service = [] if leistungsart else per_service_type(facts, start, end, services, states)
+    service_headers, service_cells = kennzahlen_table(by_service, states, exact=exact)
     return page(
         request,
         "kennzahlen.html.j2",
@@ -382,7 +289,7 @@ def kennzahlen_page(
         end=end,
         period=period,
         columns=COLUMNS,
-        phase_titles=[PHASE_TITLES.get(p, p) for p in phases],
+        phase_titles=[states.title(p) for p in phases],
         body=[line for line, row in zip(cells, rows, strict=True) if row.provider != "Gesamt"],
         totals=[line for line, row in zip(cells, rows, strict=True) if row.provider == "Gesamt"],
         chart=chart,
@@ -395,180 +302,13 @@ def kennzahlen_page(
         service=leistungsart or "",
         service_headers=["Leistungsart", *service_headers[1:]],
         service_cells=service_cells,
+        phase_tables=phase_tables(  # Leistungsabschnitte (seed 002 §4.1)
+            session, user, registry, end, site=standort, service_type=leistungsart
+        ),
     )
 
 
 # --- Halbjahresbericht -----------------------------------------------------------------------
-
-NO_GROUP = 0  # key of the cases without a Hilfebedarfsgruppe
-
-
-def half_year(year: int, half: int) -> tuple[date, date]:
-    """First and last day (the Stichtag) of half-year `half` (1 or 2) of `year`."""
-    return (
-        (date(year, 1, 1), date(year, 6, 30))
-        if half == 1
-        else (date(year, 7, 1), date(year, 12, 31))
-    )
-
-
-def report_due(stichtag: date, land: str = "NW") -> date:
-    """The last working day of the month after the Stichtag (Hamm contract, § 5)."""
-    year, month = (
-        (stichtag.year + 1, 1) if stichtag.month == 12 else (stichtag.year, stichtag.month + 1)
-    )
-    day = date(year, month, calendar.monthrange(year, month)[1])
-    while not is_working_day(day, land):
-        day -= timedelta(days=1)
-    return day
-
-
-def booked_hours(modules: Iterable[Any]) -> float:
-    """Sum of the hours of booked modules (``[{"code": 1, "hours": 1.5}, …]``)."""
-    total = 0.0
-    for module in modules:
-        if isinstance(module, dict):
-            total += float(module.get("hours") or 0)
-    return total
-
-
-@dataclass
-class GroupFigures:
-    """Figures of one provider, Leistungsart and HBG (or of all its HBG: ``group=None``)."""
-
-    provider: str
-    service_type: str
-    service_title: str
-    group: int | None
-    group_title: str
-    guideline: str
-    cases: int = 0
-    closed: int = 0
-    hours: float = 0.0
-    referral_ids: list[int] = field(default_factory=list, repr=False)
-
-    @property
-    def average_hours(self) -> float | None:
-        return self.hours / self.cases if self.cases else None
-
-
-@dataclass(frozen=True)
-class HalfYearReport:
-    year: int
-    half: int
-    start: date
-    end: date
-    due: date
-    provisional: bool
-    providers: list[tuple[str, list[GroupFigures], GroupFigures]]
-
-
-def catalog_titles(registry: Registry, service_type: str, group: int) -> tuple[str, str, str]:
-    """(service title, HBG title, guideline effort) from the catalog, as far as known."""
-    service = registry.services.get(service_type)
-    if service is None:
-        return service_type, f"HBG {group}", ""
-    if group == NO_GROUP:
-        return service.title, "ohne Einstufung", ""
-    need_group = next(
-        (g for g in (service.catalog.need_groups if service.catalog else []) if g.code == group),
-        None,
-    )
-    if need_group is None:
-        return service.title, f"Hilfebedarfsgruppe {group}", ""
-    return service.title, need_group.title, need_group.effort or ""
-
-
-def half_year_report(
-    session: Session, user: User, registry: Registry, year: int, half: int, today: date
-) -> HalfYearReport:
-    """Cases worked, closed cases and average booked hours per provider and HBG.
-
-    * Worked ("bearbeitet"): the provider's referrals whose counselling overlaps the
-      half-year (first appointment on or before its end, not closed before its start).
-    * HBG: the latest classification reported on or before the Stichtag (feedback), else
-      the referral's current one; none -> "ohne Einstufung".
-    * Effort: hours of the modules booked in feedback received in the half-year, summed
-      per referral; the average is over all worked cases of the group.
-    * A provider reading its own report sees the classifications and hours of its own
-      reports only (`tasks.visibility`: a rerouted case's earlier reports by another
-      provider are status only for it), and no fallback to the referral's current HBG.
-    """
-    start, end = half_year(year, half)
-    worked = and_(
-        visible(user),
-        col(Referral.provider_id).is_not(None),
-        col(Referral.first_appointment_on) <= end,
-        or_(col(Referral.closed_on).is_(None), col(Referral.closed_on) >= start),
-    )
-    names = display_names(session.scalars(select(Provider)))
-    referrals = session.execute(
-        select(
-            col(Referral.id),
-            col(Referral.provider_id),
-            col(Referral.service_type),
-            col(Referral.need_group),
-            col(Referral.closed_on),
-        ).where(worked)
-    ).all()
-    feedback = session.execute(
-        select(
-            col(Feedback.referral_id),
-            col(Feedback.received_on),
-            col(Feedback.need_group),
-            col(Feedback.modules),
-        )
-        .join(Referral, col(Feedback.referral_id) == col(Referral.id))
-        .where(worked, col(Feedback.received_on) <= end, _own_reports(user))
-        .order_by(col(Feedback.referral_id), col(Feedback.received_on), col(Feedback.id))
-    )
-    classified: dict[int, int] = {}
-    hours: defaultdict[int, float] = defaultdict(float)
-    for rid, received_on, need_group, modules in feedback:
-        if need_group is not None:
-            classified[rid] = need_group
-        if received_on >= start:
-            hours[rid] += booked_hours(modules or [])
-
-    groups: dict[tuple[str, str, int], GroupFigures] = {}
-    for rid, provider_id, service_type, need_group, closed_on in referrals:
-        name = names.get(provider_id, "–")
-        fallback = None if user.role == Role.provider else need_group
-        group = classified.get(rid, fallback) or NO_GROUP
-        key = (name, service_type, group)
-        if key not in groups:
-            service_title, group_title, guideline = catalog_titles(registry, service_type, group)
-            groups[key] = GroupFigures(
-                name, service_type, service_title, group, group_title, guideline
-            )
-        figures = groups[key]
-        figures.cases += 1
-        figures.closed += closed_on is not None and start <= closed_on <= end
-        figures.hours += hours.get(rid, 0.0)
-        figures.referral_ids.append(rid)
-
-    by_provider: defaultdict[str, list[GroupFigures]] = defaultdict(list)
-    for key in sorted(groups, key=lambda k: (k[0].casefold(), k[1], k[2] == NO_GROUP, k[2])):
-        by_provider[key[0]].append(groups[key])
-    providers = []
-    for name, rows in by_provider.items():
-        total = GroupFigures(name, "", "", None, "alle Hilfebedarfsgruppen", "")
-        for row in rows:
-            total.cases += row.cases
-            total.closed += row.closed
-            total.hours += row.hours
-        providers.append((name, rows, total))
-    land = next(iter(registry.services.values())).land if registry.services else "NW"
-    return HalfYearReport(
-        year, half, start, end, report_due(end, land), provisional=today <= end, providers=providers
-    )
-
-
-def _own_reports(user: User) -> ColumnElement[bool]:
-    """For a provider: only the reports it wrote; for everyone else: every report."""
-    if user.role == Role.provider:
-        return col(Feedback.provider_id) == (user.provider_id or -1)
-    return true()
 
 
 def half_year_cells(row: GroupFigures, *, exact: bool, csv: bool) -> list[str]:
@@ -647,7 +387,7 @@ def half_year_page(
         )
         answer.status_code = 400
         return answer
-    report = half_year_report(session, user, registry, year, half, today)
+    report = read_model.half_year_report(session, scope(user), registry, year, half, today)
     exact = exact_figures(user.role)
     audit_report_read(
         session,

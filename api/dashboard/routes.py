@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,17 +13,23 @@ from api.dashboard import (
     cases,
     caseworker,
     csrf,
+    error_pages,
     login,
     overview,
     pdf,
+    phase_report,
     planning,
     portal,
+    portal_phase,
     process_page,
     providers,
     reports,
     worklists,
 )
+from api.dashboard.admin_common import NotAdmin
+from api.dashboard.cases import error_page
 from api.dashboard.web import LoginRequired
+from models.urls import login_url
 
 
 def install(app: FastAPI) -> None:
@@ -37,9 +42,11 @@ def install(app: FastAPI) -> None:
         worklists,  # before cases: /faelle is the list, /faelle/{reference} a case
         cases,
         portal,
+        portal_phase,
         caseworker,
         admin,
         providers,
+        phase_report,  # before reports: /kennzahlen/leistungsabschnitte.csv
         reports,
         planning,
         pdf,
@@ -51,8 +58,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
-        target = quote(request.url.path, safe="/")
-        return RedirectResponse(f"/dashboard/anmelden?next={target}", status_code=303)
+        return RedirectResponse(login_url(request.url.path), status_code=303)
+
+    error_pages.install(app)
+
+    @app.exception_handler(NotAdmin)
+    async def _not_admin(request: Request, exc: NotAdmin) -> HTMLResponse:
+        return error_page(request, exc.user, 403)
 
     @app.exception_handler(csrf.CsrfRejected)
     async def _csrf(request: Request, exc: csrf.CsrfRejected) -> HTMLResponse:

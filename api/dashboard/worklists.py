@@ -25,7 +25,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.dashboard import worklist_queries as q
+from api.access import scope
 from api.dashboard.cases import ESCALATION_STATES, error_page
 from api.dashboard.csrf import CsrfDep
 from api.dashboard.web import DashboardUser, page
@@ -39,6 +39,7 @@ from models.clock import BERLIN, local_date
 from models.german import anzahl
 from models.tables import Escalation, EscalationState, Role, User
 from tasks.escalations import overdue_text
+from tasks.read_model import worklists as q
 from tasks.repository import NotFound
 
 router = APIRouter()
@@ -177,8 +178,8 @@ def case_list(
     """Alle Fälle im Sichtbereich, gefiltert, sortiert (Standard: am längsten überfällige
     zuerst), `PAGE_SIZE` je Seite."""
     today = local_date(now)
-    pages = paging(seite, q.case_count(session, registry, user, f, today))
-    rows = q.case_rows(session, registry, user, f, today, pages.offset, pages.size)
+    pages = paging(seite, q.case_count(session, registry, scope(user), f, today))
+    rows = q.case_rows(session, registry, scope(user), f, today, pages.offset, pages.size)
     return page(
         request,
         "faelle.html.j2",
@@ -187,7 +188,7 @@ def case_list(
         f=f,
         rows=rows,
         paging=pages,
-        choices=q.choices(session, registry, user),
+        choices=q.choices(session, registry, scope(user)),
         sorts=CASE_SORTS,
         link=lambda n: "/dashboard/faelle?" + case_query(f, seite=n),
         today=today,
@@ -200,7 +201,7 @@ def case_by_spelling(session: Session, user: User, reference: str) -> RedirectRe
     """A redirect (303) to the case whose Aktenzeichen is `reference` in another upper/lower
     case, among the cases `user` sees; to the case list searching for it when two match;
     None when none does (the caller answers 404)."""
-    found = q.references_like(session, user, reference)
+    found = q.references_like(session, scope(user), reference)
     if len(found) == 1:
         return RedirectResponse(f"/dashboard/faelle/{quote(found[0], safe='')}", 303)
     if found:
@@ -284,7 +285,7 @@ def inbox(
     new_since = visit_inbox(session, user, now)
     if neu:
         f = replace(f, new_since=new_since or now)
-    pages = paging(seite, q.inbox_count(session, user, f))
+    pages = paging(seite, q.inbox_count(session, scope(user), f))
     return page(
         request,
         "eskalationen.html.j2",
@@ -292,11 +293,11 @@ def inbox(
         nav="escalations",
         f=f,
         neu=neu,
-        rows=q.inbox_rows(session, registry, user, f, pages.offset, pages.size, new_since),
+        rows=q.inbox_rows(session, registry, scope(user), f, pages.offset, pages.size, new_since),
         paging=pages,
         new_since=new_since.astimezone(BERLIN) if new_since else None,
-        new_count=q.new_count(session, user, new_since),
-        choices=q.choices(session, registry, user),
+        new_count=q.new_count(session, scope(user), new_since),
+        choices=q.choices(session, registry, scope(user)),
         assignees=q.assignees(session),
         states=INBOX_STATES,
         escalation_states=ESCALATION_STATES,
@@ -343,6 +344,8 @@ def act_on_escalation(
     assignee = assigned_to.strip() or None
     if verb == "zuweisen" and assignee is None:
         return back(zurueck, f"eskalation-{escalation_id}", hinweis="name-fehlt")
+    if escalation_id > 2**31 - 1:  # beyond PostgreSQL's INTEGER id: no such escalation
+        return error_page(request, user, 404)
     try:
         outcome = change(session, user, now, escalation_id, verb, assignee, form_key)
     except NotFound:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import col, func, select
 
-from api.access import check_may_report, check_may_start, referral_for, visible
+from api.access import check_event, check_may_report, check_may_start, referral_for, visible
 from api.consents import consent_writer
 from api.deps import (
     CurrentUser,
@@ -36,6 +36,7 @@ from api.views import detail, provider_codes, summary
 from models.clock import local_date
 from models.commands import ReferralEvent, StartReferral
 from models.tables import Deadline, DeadlineState, Provider, Referral, Role
+from tasks.process_versions import service_for
 
 router = APIRouter(prefix="/referrals", tags=["Zuweisungen"])
 
@@ -127,7 +128,10 @@ def list_referrals(
         query = query.where(overdue_count > 0 if overdue else overdue_count == 0)
     rows = session.exec(query.order_by(col(Referral.id)).offset(offset).limit(limit)).all()
     codes = provider_codes(session)
-    return [summary(referral, registry, codes, count) for referral, count in rows]
+    return [  # titles of each case's process version (each looked up once, then cached)
+        summary(referral, service_for(session, registry, referral), codes, count)
+        for referral, count in rows
+    ]
 
 
 @router.get("/{reference}", response_model=ReferralOut, summary="Zuweisung lesen")
@@ -164,8 +168,10 @@ def report_event(
     Abbruch, Rückzug, Abschluss. Ein im Zustand nicht zulässiges Ereignis wird mit 409
     abgelehnt (Zustand und zulässige Ereignisse werden genannt)."""
     referral = referral_for(session, user, reference)
-    check_may_report(user, registry.service(referral.service_type), body.event)
+    service = registry.service(referral.service_type)
     payload = ReferralEvent.model_validate(body.model_dump(exclude={"occurred_on"}))
+    check_event(service, payload)  # known to the process, carrying what it may
+    check_may_report(user, service, body.event)
     on = body.occurred_on or local_date(now)
     check_dates(body, local_date(now), settings)  # not in the future, appointment_on bounded
     submission = Submission("event", reference, on, payload)

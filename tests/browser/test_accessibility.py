@@ -39,6 +39,7 @@ PAGES = {
         "/dashboard/portal",  # Träger-Portal (issue 8.3): Gutschein-Eingang, forms, links
         "/dashboard/faelle/Z-OK/meldung/zwischenbericht",
         "/dashboard/faelle/Z-OK/meldung/abbruch",
+        "/dashboard/faelle/Z-OK/leistungsabschnitt",  # Leistungsabschnitt melden (LA 1-4)
         "/dashboard/faelle/Z-STUCK/meldung/termin",  # not allowed in its state: 409 page
         "/dashboard/link/kein-gueltiger-link",
     ],

@@ -8,10 +8,8 @@ forms are sent as a browser sends them, with the page's CSRF token and form key.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,12 +22,13 @@ from api.main import create_app
 from api.security import verify_password
 from api.trigger import InProcess
 from models.clock import FakeClock
-from models.db import engine, migrate, session
+from models.db import session
 from models.process import load_registry
 from models.settings import Settings
 from models.tables import AuditEvent, Provider, Site, User
 from tasks import administration as admin
 from tasks.repository import Actor
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import sign_in
 from tests.factories import at
 
@@ -55,10 +54,8 @@ def _settings(url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("verwaltung") / "kel.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
+def template(module_db: ModuleDb) -> ModuleDb:
+    url = module_db.url
     with session(url) as s:
         ctx = admin.Context(s, load_registry(), Actor("setup", "admin"), at(TODAY))
         admin.add_site(ctx, admin.SiteInput("Aachen", "Geschäftsstelle Aachen", "NW"))
@@ -75,16 +72,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert answer.status_code == 303, answer.text
             SESSIONS[username] = answer.cookies[COOKIE]
             browser.cookies.clear()
-    engine(url).dispose()
-    return path
+    return module_db
 
 
 @pytest.fixture
-def url(template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "kel.db"
-    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return f"sqlite:///{path}"
+def url(template: ModuleDb) -> Iterator[str]:
+    with template.copy() as copied:
+        yield copied
 
 
 @pytest.fixture

@@ -38,9 +38,9 @@ SCRIPT = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def kel(any_db_url: str) -> Iterator[Dashboard]:
+def kel(db_url: str) -> Iterator[Dashboard]:
     """The cases of `tests.dashboard.test_worklists` with three Z-2026-AB cases, served."""
-    w = world(any_db_url)
+    w = world(db_url)
     seed(w, 3)
     yield from serve(w)
 

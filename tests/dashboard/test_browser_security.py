@@ -9,9 +9,7 @@ own report). Users log in through the login form; the clock is fake.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,9 +28,9 @@ from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
 from models.commands import FeedbackIn, ReportContent
-from models.db import engine
 from models.settings import Settings
 from models.tables import IntakePlan, Provider, User
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import form_token, page_token, sign_in
 from tests.factories import World, at, provider, world
 
@@ -61,11 +59,9 @@ Login = Callable[..., TestClient]
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path) -> Path:
-    """The case and the accounts, built once; each test works on a copy."""
-    path = tmp_path_factory.mktemp("browser-security") / "kel.db"
-    copy_database(migrated_template, path)
-    w = world(f"sqlite:///{path}")
+def template(module_db: ModuleDb) -> ModuleDb:
+    """The case and the accounts, built once per backend; each test works on a copy."""
+    w = world(module_db.url)
     w.add(provider("SB-EVIL", name=f"Träger {SCRIPT}"))
     w.start("AC-1", STARTED, provider_code="SB-EVIL")
     w.event(
@@ -90,19 +86,13 @@ def template(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path) 
                     created_at=at(STARTED),
                 )
             )
-    engine(w.url).dispose()
-    return path
-
-
-def copy_database(source: Path, target: Path) -> None:
-    with closing(sqlite3.connect(source)) as a, closing(sqlite3.connect(target)) as b:
-        a.backup(b)
+    return module_db
 
 
 @pytest.fixture
-def kel(template: Path, tmp_path: Path) -> World:
-    copy_database(template, tmp_path / "kel.db")
-    return world(f"sqlite:///{tmp_path / 'kel.db'}")
+def kel(template: ModuleDb) -> Iterator[World]:
+    with template.copy() as url:
+        yield world(url)
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ from api.main import create_app
 from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
+from models.figures.states import registry_states
 from models.kennzahlen import CaseFacts, per_service_type
+from models.process import load_registry
 from models.settings import Settings
 from models.tables import AuditEvent, Site, User
 from tests.dashboard.forms import FormClient, sign_in
@@ -140,7 +142,8 @@ def test_per_service_type_totals_each_leistungsart_in_the_order_of_the_titles() 
     cases = [case(1, "sucht", "u25"), case(2, "schulden", "u25"), case(3, "schulden", "50+")]
     titles = {"schulden": "Schuldnerberatung", "pflege": "Pflege", "sucht": "Suchtberatung"}
 
-    rows = per_service_type(cases, date(2026, 1, 1), date(2026, 6, 30), titles)
+    states = registry_states(load_registry())
+    rows = per_service_type(cases, date(2026, 1, 1), date(2026, 6, 30), titles, states)
 
     assert [(r.provider, r.share_u25) for r in rows] == [
         ("Schuldnerberatung", 0.5),

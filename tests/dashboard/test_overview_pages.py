@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,10 +25,10 @@ from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
 from models.commands import FeedbackIn, ReportContent
-from models.db import engine, migrate
 from models.settings import Settings
 from models.tables import AuditEvent, Escalation, Provider, Referral, User
 from tasks.sweep import fire_due_timers
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import form_token, page_token, sign_in
 from tests.factories import World, at, provider, world
 
@@ -49,11 +47,9 @@ Login = Callable[[str], TestClient]
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(module_db: ModuleDb) -> ModuleDb:
     """The cases and accounts, built once; each test works on a copy."""
-    path = tmp_path_factory.mktemp("dashboard") / "kel.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
+    url = module_db.url
     w = world(url)
     w.add(provider("SB-CARITAS"), provider("SB-DIAKONIE"))
     cases = {
@@ -88,8 +84,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 )
             )
     sign_in_once(url)
-    engine(url).dispose()
-    return path
+    return module_db
 
 
 def sign_in_once(url: str) -> None:
@@ -106,11 +101,9 @@ def sign_in_once(url: str) -> None:
 
 
 @pytest.fixture
-def kel(template: Path, tmp_path: Path) -> World:
-    path = tmp_path / "kel.db"
-    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return world(f"sqlite:///{path}")
+def kel(template: ModuleDb) -> Iterator[World]:
+    with template.copy() as url:
+        yield world(url)
 
 
 @pytest.fixture
@@ -332,8 +325,11 @@ def test_case_page_shows_facts_deadlines_timeline_notifications_and_prefect_link
     assert "Gutschein ausgegeben" in html
     assert "offen – überfällig seit 9 Tagen" in html
     # the default KEL_PREFECT_UI_URL; tests/dashboard/test_review_fixes.py has the rest
-    assert 'href="http://127.0.0.1:4200/runs?tag=fall-AC-DIA-1&amp;type=span&amp;seconds=-' in html
-    assert "Flow-Runs dieses Falls in Prefect" in html
+    assert (
+        'href="http://127.0.0.1:4200/runs?tab=task-runs&amp;tag=fall-AC-DIA-1&amp;type=span'
+        "&amp;seconds=-" in html
+    )
+    assert "Schritte dieses Falls in Prefect" in html
     assert "ifk.aachen@jobcenter.example" in html  # the coordinator sees recipients
 
 

@@ -22,11 +22,11 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from api.dashboard import pdf
-from api.dashboard.planning import build_planning
 from api.main import create_app
 from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
+from models.figures.planning import build_planning
 from models.settings import Settings
 from models.tables import (
     AuditEvent,

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import functools
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import date, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,28 +25,30 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlmodel import col, select
 
-from api.dashboard.portal_forms import FORMS, input_for
+from api.dashboard.portal_forms import forms, input_for
 from api.dashboard.portal_lists import frist_text
 from api.dashboard.web import COOKIE
 from api.main import create_app
 from api.security import hash_password, start_session
 from api.trigger import InProcess
 from models.clock import FakeClock
-from models.db import engine, migrate, session
+from models.db import session
 from models.form_links import (
-    DEADLINE_FORMS,
     FormLink,
     LinkExpired,
     LinkInvalid,
+    deadline_forms,
     read_form_link,
     sign_form_link,
 )
+from models.process import load_registry
 from models.settings import Settings
 from models.tables import AuditEvent, Command, Feedback, Provider, Referral, User
 from models.urls import form_path, link_path
 from notifications import RecordingNotifier
 from tasks.delivery import deliver_notifications
 from tasks.sweep import fire_due_timers
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import FormClient, sign_in
 from tests.factories import World, at, provider, world
 
@@ -64,6 +63,8 @@ USERS = {
     "ifk.aachen": ("caseworker", "Aachen", None),
     "koordination": ("coordinator", None, None),
 }
+KEL_FORMS = forms(next(iter(load_registry().services.values())))
+"""The provider's forms of the shipped process (every Leistungsart of the default runs it)."""
 REPORT = {
     "termin_wahrgenommen": "ja",
     "beratung_laeuft": "ja",
@@ -132,27 +133,22 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The SQLite world, built once; each test works on a copy."""
-    path = tmp_path_factory.mktemp("portal") / "kel.db"
-    migrate(f"sqlite:///{path}")
-    build(f"sqlite:///{path}")
-    engine(f"sqlite:///{path}").dispose()
-    return path
+def template(module_db: ModuleDb) -> ModuleDb:
+    """The world, built once per module and backend; each test works on a copy."""
+    build(module_db.url)
+    return module_db
 
 
 @pytest.fixture
-def kel(template: Path, tmp_path: Path) -> World:
-    path = tmp_path / "kel.db"
-    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as target:
-        source.backup(target)
-    return world(f"sqlite:///{path}")
+def kel(template: ModuleDb) -> Iterator[World]:
+    with template.copy() as url:
+        yield world(url)
 
 
 @pytest.fixture
-def kel_any(any_db_url: str) -> World:
+def kel_any(db_url: str) -> World:
     """The same world on SQLite and on PostgreSQL."""
-    return build(any_db_url)
+    return build(db_url)
 
 
 Login = Callable[[str], FormClient]
@@ -279,16 +275,16 @@ def test_each_form_changes_the_case_through_the_one_path(
     assert referral(kel, reference).state == state
     last = audit_of(kel, reference)[-1]
     assert (last.action, last.actor, last.role) == (
-        FORMS[slug].event,
+        KEL_FORMS[slug].event,
         "traeger.caritas",
         "provider",
     )
     with kel.session() as s:
         command = s.exec(select(Command).order_by(col(Command.id).desc())).first()
-    assert command is not None and command.payload["event"] == FORMS[slug].event
+    assert command is not None and command.payload["event"] == KEL_FORMS[slug].event
     case = client.get(answer.headers["location"])
     assert re.search(
-        r'role="status"[^>]*><p class="erfolg">' + re.escape(FORMS[slug].done), case.text
+        r'role="status"[^>]*><p class="erfolg">' + re.escape(KEL_FORMS[slug].done), case.text
     )
 
 
@@ -537,7 +533,9 @@ def token_for(reference: str, form: str, clock: FakeClock) -> str:
 
 
 def test_every_deadline_a_provider_is_reminded_of_has_its_form() -> None:
-    assert set(DEADLINE_FORMS.values()) <= set(FORMS)
+    registry = load_registry()
+    slugs = {slug for s in registry.services.values() for slug in forms(s)}
+    assert deadline_forms(registry) and set(deadline_forms(registry).values()) <= slugs
 
 
 def test_a_link_is_fresh_for_its_days_and_a_little_clock_skew(clock: FakeClock) -> None:

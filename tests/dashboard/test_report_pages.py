@@ -28,26 +28,20 @@ import io
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from api.dashboard.reports import (
-    cases_by_state,
-    catalog_titles,
-    half_year,
-    month_ends,
-    report_due,
-)
 from api.main import create_app
 from api.security import hash_password
 from api.trigger import InProcess
 from models.clock import FakeClock
-from models.db import engine, migrate
-from models.kennzahlen import CaseFacts
+from models.db import engine
+from models.figures.half_year import catalog_titles
+from models.figures.periods import half_year, month_ends, report_due
+from models.kennzahlen import CaseFacts, cases_by_state
 from models.process import load_registry
 from models.settings import Settings
 from models.tables import (
@@ -61,6 +55,7 @@ from models.tables import (
     User,
     Voucher,
 )
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import sign_in
 from tests.factories import at
 
@@ -280,13 +275,11 @@ def password_hash() -> str:
 
 
 @pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("reports") / "kel.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
-    with Session(engine(url)) as session:
+def db_url(module_db: ModuleDb) -> str:
+    """One seeded database per backend, shared by the module's tests (they only read)."""
+    with Session(engine(module_db.url)) as session:
         seed(session)
-    return url
+    return module_db.url
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ Cases (Schuldnerberatung, started 2.3.2026 unless said otherwise; the clock stan
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -43,7 +42,7 @@ from demo.behaviour import plan_year
 from demo.run import demo_period, run_demo
 from models.clock import FakeClock
 from models.commands import FeedbackIn, ReferralEvent, ReportContent
-from models.db import engine, migrate, write_session
+from models.db import write_session
 from models.process import load_registry
 from models.settings import Settings
 from models.tables import Provider, Referral, User
@@ -51,6 +50,7 @@ from models.urls import case_tag
 from notifications.render import TEMPLATES, render
 from tasks.repository import Actor, audit
 from tasks.sweep import fire_due_timers
+from tests.conftest import ModuleDb
 from tests.dashboard.forms import page_token, sign_in
 from tests.factories import World, at, provider, world
 from tests.unit.test_notifications_render import CONTEXT as MAIL_CONTEXT
@@ -88,10 +88,8 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("review") / "kel.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
+def template(module_db: ModuleDb) -> ModuleDb:
+    url = module_db.url
     w = world(url)
     w.add(provider("SB-CARITAS"), provider("SB-DIAKONIE"))
     w.start("AC-1", STARTED, customer_number="K1")
@@ -109,8 +107,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fire_due_timers(w.session, w.registry, w.settings, at(TODAY, 6))
     _users(w)
     sign_in_once(url)
-    engine(url).dispose()
-    return path
+    return module_db
 
 
 def _reads(w: World, reference: str) -> None:
@@ -157,11 +154,9 @@ def sign_in_once(url: str) -> None:
 
 
 @pytest.fixture
-def kel(template: Path, tmp_path: Path) -> World:
-    path = tmp_path / "kel.db"
-    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return world(f"sqlite:///{path}")
+def kel(template: ModuleDb) -> Iterator[World]:
+    with template.copy() as url:
+        yield world(url)
 
 
 @pytest.fixture
@@ -403,6 +398,7 @@ def test_coordinators_and_admins_get_the_runs_of_the_case_in_prefect(
     query = parse_qs(url.query)
     assert f"{url.scheme}://{url.netloc}{url.path}" == "http://prefect.example:4200/runs"
     assert query["tag"] == ["fall-AC-1"]  # the tag of tasks.prefect_view.tag_run_with_cases
+    assert query["tab"] == ["task-runs"]  # the steps run as the task worker's task runs
     assert "tags" not in query  # the Prefect UI ignores it
     assert query["type"] == ["span"]
     since_start = (TODAY - STARTED + timedelta(days=1)).total_seconds()

@@ -152,9 +152,9 @@ def dash(template: Path, tmp_path: Path) -> Iterator[Dashboard]:
 
 
 @pytest.fixture
-def small(any_db_url: str) -> Iterator[Dashboard]:
+def small(db_url: str) -> Iterator[Dashboard]:
     """Three Z-2026-AB cases and the others, on SQLite and on PostgreSQL."""
-    w = world(any_db_url)
+    w = world(db_url)
     seed(w, 3)
     yield from serve(w)
 

@@ -26,11 +26,11 @@ import pytest
 
 from cli.serve import free_port
 from cli.supervise import RunDir, is_same_process, wait_gone
-from tests.conftest import PG_ADMIN, PG_HOST, PG_PORT, postgres_reachable
+from tests.conftest import PG_ADMIN, PG_HOST, PG_PORT, require_postgres
 
 pytestmark = pytest.mark.e2e
-SERVICES = ("prefect-server", "worker-1", "worker-2", "api")
-DEPLOYMENTS = {"fristen-pruefen", "folgen-ausfuehren", "daten-anonymisieren"}
+SERVICES = ("prefect-server", "worker-1", "worker-2", "task-worker", "api")
+DEPLOYMENTS = {"fristen-pruefen", "daten-anonymisieren"}  # follow-ups: the task worker
 
 
 @dataclass
@@ -103,8 +103,7 @@ def _admin(statement: str) -> None:
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    require_postgres()
     root = tmp_path_factory.mktemp("up")
     names = [f"kel_up_{uuid.uuid4().hex[:10]}", f"kel_up_prefect_{uuid.uuid4().hex[:10]}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEL_", "PREFECT_"))}

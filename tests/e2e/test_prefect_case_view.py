@@ -1,8 +1,9 @@
-"""One case in the UI of a real Prefect server (issue 10, point 2): the API's follow-up
-runs and a deadline sweep, run by a process worker, named for their step and tagged
-``fall-<Aktenzeichen>``; the case's card on the Artifacts page; nothing identifying the
-person anywhere. The UI pages are opened in Debian's Chromium and saved as
-``out/screenshots/prefect-fall.png`` (the README's picture, ``docs/prefect-fall.png``)."""
+"""One case in the UI of a real Prefect server (issue 10, point 2): the API's follow-ups
+(task runs of the task worker, `flows.commands.carry_out`) and a deadline sweep (a flow
+run of a process worker), named for their step and tagged ``fall-<Aktenzeichen>``; the
+case's card on the Artifacts page; nothing identifying the person anywhere. The UI pages
+are opened in Debian's Chromium and saved as ``out/screenshots/prefect-fall.png`` (the
+README's picture, ``docs/prefect-fall.png``)."""
 
 from __future__ import annotations
 
@@ -82,9 +83,15 @@ def prefect(stack: Stack, path: str, body: dict[str, Any]) -> Any:
     return response.json()
 
 
-def case_runs(stack: Stack) -> list[dict[str, Any]]:
-    body = {"flow_runs": {"tags": {"all_": [case_tag(REF)]}}, "sort": "EXPECTED_START_TIME_ASC"}
-    return list(prefect(stack, "/flow_runs/filter", body))
+def case_runs(stack: Stack, kind: str = "flow_runs") -> list[dict[str, Any]]:
+    """The case's flow runs (``flow_runs``: sweeps) or task runs (``task_runs``: steps)."""
+    body = {kind: {"tags": {"all_": [case_tag(REF)]}}, "sort": "EXPECTED_START_TIME_ASC"}
+    return list(prefect(stack, f"/{kind}/filter", body))
+
+
+def steps(stack: Stack) -> list[dict[str, Any]]:
+    """The follow-up task runs of the case, oldest first (not the sweep's own tasks)."""
+    return [r for r in case_runs(stack, "task_runs") if r["flow_run_id"] is None]
 
 
 def finished(runs: list[dict[str, Any]], count: int) -> bool:
@@ -97,35 +104,48 @@ def test_a_case_reads_as_its_lifecycle_in_the_prefect_ui(stack: Stack) -> None:
     started = today - timedelta(days=30)
     ifk, traeger = client(stack, "ifk"), client(stack, "traeger")
     post(ifk, "/referrals", referral(started))
-    for on, event in (
-        (started + timedelta(days=2), {"event": "appointment_booked",
-                                       "appointment_on": str(started + timedelta(days=5))}),
-        (started + timedelta(days=5), {"event": "appointment_kept"}),
+    # one step after the other, as people work: commands a moment apart share one run
+    # ("Folgen von 2 Befehlen", api.trigger.Background), which is tested elsewhere
+    wait_until(lambda: finished(steps(stack), 1), 240, "der erste Schritt des Falls")
+    for n, (on, event) in enumerate(
+        (
+            (started + timedelta(days=2), {"event": "appointment_booked",
+                                           "appointment_on": str(started + timedelta(days=5))}),
+            (started + timedelta(days=5), {"event": "appointment_kept"}),
+        ),
+        start=2,
     ):  # fmt: skip
         post(traeger, f"/referrals/{REF}/events", {**event, "occurred_on": str(on)})
-    wait_until(lambda: finished(case_runs(stack), 3), 120, "drei Folge-Läufe des Falls")
+        wait_until(lambda n=n: finished(steps(stack), n), 240, f"Schritt {n} des Falls")
     sweep = [stack.bin("prefect"), "deployment", "run", "fristen-pruefen/fristen-pruefen"]
     subprocess.run(sweep, env=stack.env, check=True, capture_output=True)
-    wait_until(lambda: finished(case_runs(stack), 4), 120, "Fristprüfung des Falls")
+    wait_until(lambda: finished(case_runs(stack), 1), 240, "Fristprüfung des Falls")
 
-    runs = case_runs(stack)
+    runs = steps(stack) + case_runs(stack)
     names = [r["name"] for r in runs]
-    assert names[:3] == [
-        f"{REF} · Zuweisung angelegt",
-        f"{REF} · Erstgespräch terminiert",
-        f"{REF} · Erstgespräch wahrgenommen (Gutschein eingelöst)",
-    ]
+    assert sorted(names[:3]) == sorted(
+        [
+            f"{REF} · Zuweisung angelegt",
+            f"{REF} · Erstgespräch terminiert",
+            f"{REF} · Erstgespräch wahrgenommen (Gutschein eingelöst)",
+        ]
+    )
     assert names[3].startswith(f"Fristprüfung {datum(today)} · ") and names[3].endswith(" Timer")
     assert [r["state_name"] for r in runs] == ["Completed"] * 4
     card = latest_card(stack)
     assert card["description"].startswith(f"Fall {REF}: In Beratung")
     assert "Eskalation an die Koordination: 1. Rückmeldung" in card["data"]
-    shown = " ".join(f"{r['name']} {r['tags']} {r['parameters']}" for r in runs)
+    # flow runs carry parameters, task runs their inputs (the background task's parameters
+    # are command ids in the task worker's result storage, never on the server)
+    shown = " ".join(
+        f"{r['name']} {r['tags']} {r.get('parameters', '')} {r.get('task_inputs', '')}"
+        for r in runs
+    )
     for secret in (CUSTOMER, EMAIL, "@", "Schuldnerberatung", "traeger"):
         assert secret not in shown and secret not in card["data"]
 
     pages = screenshot(stack, today - started, card["latest_id"])
-    assert all(name in pages[0] for name in names)  # the UI's run list, filtered by the tag
+    assert all(name in pages[0] for name in names[:3])  # the UI's task runs, by the tag
     assert f"Fall {REF}" in pages[1] and "Eskalation an die Koordination" in pages[1]
 
 
@@ -165,7 +185,7 @@ def screenshot(stack: Stack, age: timedelta, card_id: str) -> list[str]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        for url, shot, ready in zip(urls, shots, ("Fristprüfung", "Eskalationen"), strict=True):
+        for url, shot, ready in zip(urls, shots, ("Erstgespräch", "Eskalationen"), strict=True):
             page.goto(url)
             page.get_by_text(ready).first.wait_for(timeout=30_000)
             page.wait_for_timeout(1500)  # the run list's state badges and bars

@@ -28,10 +28,10 @@ SECRET = "9b1f0c7e2d4a6b8c1e3f5a7d9c0b2e4f6a8d1c3e5b7f9a0c2e4d6b8f1a3c5e7d"
 
 
 @pytest.fixture
-def apis(any_db_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    """Two uvicorn processes of the API on `any_db_url`; their base URLs."""
+def apis(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Two uvicorn processes of the API on `db_url`; their base URLs."""
     now = datetime.now(UTC)
-    with session(any_db_url) as s:
+    with session(db_url) as s:
         s.add(
             Provider(
                 code="SB",
@@ -40,7 +40,7 @@ def apis(any_db_url: str, tmp_path: Path) -> Iterator[list[str]]:
                 service_types=["schulden"],
             )
         )
-    with session(any_db_url) as s:
+    with session(db_url) as s:
         hashed = hash_password(PASSWORD)
         s.add(
             User(
@@ -61,7 +61,7 @@ def apis(any_db_url: str, tmp_path: Path) -> Iterator[list[str]]:
             )
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEL_", "PREFECT_API_URL"))}
-    env.update(KEL_DATABASE_URL=any_db_url, KEL_JWT_SECRET=SECRET, PREFECT_API_URL="")
+    env.update(KEL_DATABASE_URL=db_url, KEL_JWT_SECRET=SECRET, PREFECT_API_URL="")
     ports = [free_port(), free_port()]
     logs = [open(tmp_path / f"api-{port}.log", "wb") for port in ports]  # noqa: SIM115
     processes = [

@@ -36,9 +36,9 @@ def count(output: str, what: str) -> int:
 
 
 def test_two_sweep_processes_at_once_fire_each_timer_once_and_send_each_mail_once(
-    any_db_url: str, reference: Reference, tmp_path: Path
+    db_url: str, reference: Reference, tmp_path: Path
 ) -> None:
-    w = make_world(any_db_url, CASES)
+    w = make_world(db_url, CASES)
     assert due_timers(w) == CASES * TIMERS_PER_CASE
     go = tmp_path / "go"
 

@@ -58,9 +58,9 @@ def fired_per_case(w: World) -> dict[str, int]:
 
 
 def test_a_sweep_killed_after_its_fourth_accepted_mail_sends_the_rest_once_after_its_lease(
-    any_db_url: str, reference: Reference
+    db_url: str, reference: Reference
 ) -> None:
-    w = make_world(any_db_url, CASES)
+    w = make_world(db_url, CASES)
 
     with GatedSink(accept=4) as sink:
         child = start_sweeper(w.url, NOW, sink)

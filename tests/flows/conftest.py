@@ -14,7 +14,8 @@ from tests.factories import World
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
+    # generous: under `make test` the other xdist worker keeps the second core busy
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 

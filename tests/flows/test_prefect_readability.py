@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
@@ -301,7 +302,9 @@ HOSTILE = {
 def test_nothing_in_prefect_identifies_the_person_or_tells_report_content(
     flow_env: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kel, ref = flow_env, "Z-HOSTILE-1"  # only this test's runs carry its tag
+    # only this test's runs carry its tag: the Prefect test server is shared by the
+    # SQLite and the PostgreSQL run of this test
+    kel, ref = flow_env, f"Z-HOSTILE-{uuid.uuid4().hex[:8].upper()}"
     referral = start_referral(
         "sucht",
         "SUCHT-CARITAS",

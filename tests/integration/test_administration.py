@@ -56,9 +56,9 @@ def audit_actions(url: str) -> list[str]:
 
 
 @pytest.fixture
-def url(any_db_url: str) -> str:
+def url(db_url: str) -> str:
     """A database with the Standort Aachen, the Träger SB-CARITAS and an admin account."""
-    with changes(any_db_url) as ctx:
+    with changes(db_url) as ctx:
         admin.add_site(ctx, admin.SiteInput("Aachen", "Geschäftsstelle Aachen", "NW"))
         admin.add_provider(
             ctx,
@@ -67,7 +67,7 @@ def url(any_db_url: str) -> str:
             ),
         )
         admin.add_user(ctx, admin.UserInput("admin", "admin"), STRONG)
-    return any_db_url
+    return db_url
 
 
 def kel(url: str, *args: str, stdin: str | None = None) -> Result:
@@ -485,12 +485,12 @@ def test_a_bad_csv_row_is_named_by_its_line_and_nothing_is_written(
 
 
 def test_the_sample_files_of_the_readme_set_up_a_jobcenter_from_nothing(
-    any_db_url: str,
+    db_url: str,
 ) -> None:
-    sites = kel(any_db_url, "site", "import", str(DOCS / "beispiel-standorte.csv"))
-    providers = kel(any_db_url, "provider", "import", str(DOCS / "beispiel-traeger.yaml"))
-    again = kel(any_db_url, "provider", "import", str(DOCS / "beispiel-traeger.yaml"))
-    listing = kel(any_db_url, "provider", "list")
+    sites = kel(db_url, "site", "import", str(DOCS / "beispiel-standorte.csv"))
+    providers = kel(db_url, "provider", "import", str(DOCS / "beispiel-traeger.yaml"))
+    again = kel(db_url, "provider", "import", str(DOCS / "beispiel-traeger.yaml"))
+    listing = kel(db_url, "provider", "list")
 
     assert sites.exit_code == 0, sites.output
     assert "Standorte: 3 angelegt" in said(sites)
@@ -498,10 +498,10 @@ def test_the_sample_files_of_the_readme_set_up_a_jobcenter_from_nothing(
     assert "Träger: 3 angelegt, 0 geändert, 0 unverändert." in said(providers)
     assert "Träger: 0 angelegt, 0 geändert, 3 unverändert." in said(again)
     assert "SUCHT-ALEXIANER" in listing.output
-    by_code = {p.code: p for p in rows(any_db_url, Provider)}
+    by_code = {p.code: p for p in rows(db_url, Provider)}
     assert by_code["SB-CARITAS"].address == "Beispielstraße 12\n52062 Aachen"
     assert by_code["SB-DIAKONIE"].sites == []
-    assert {s.land for s in rows(any_db_url, Site)} == {"NW"}
+    assert {s.land for s in rows(db_url, Site)} == {"NW"}
 
 
 # --- an inactive Träger gets no new referrals ---------------------------------------------
@@ -524,7 +524,7 @@ def test_an_inactive_provider_is_refused_when_a_referral_starts_but_keeps_its_ca
     assert [(r.reference, r.state) for r in rows(url, Referral)] == [("Z-1", "appointment_booked")]
 
 
-def test_the_readme_sequence_sets_up_sites_providers_and_accounts(any_db_url: str) -> None:
+def test_the_readme_sequence_sets_up_sites_providers_and_accounts(db_url: str) -> None:
     steps = [
         ["user", "add", "admin", "--role", "admin", "--generate-password"],
         ["site", "add", "Aachen", "--name", "Geschäftsstelle Aachen-Mitte", "--land", "NW",
@@ -544,12 +544,12 @@ def test_the_readme_sequence_sets_up_sites_providers_and_accounts(any_db_url: st
     ]  # fmt: skip
 
     for step in steps:
-        result = kel(any_db_url, *step)
+        result = kel(db_url, *step)
         assert result.exit_code == 0, (step, result.output)
 
-    assert [s.code for s in rows(any_db_url, Site)] == ["Aachen", "Eschweiler", "Stolberg"]
-    assert len(rows(any_db_url, Provider)) == 3
-    accounts = {u.username: (u.role, u.site) for u in rows(any_db_url, User)}
+    assert [s.code for s in rows(db_url, Site)] == ["Aachen", "Eschweiler", "Stolberg"]
+    assert len(rows(db_url, Provider)) == 3
+    accounts = {u.username: (u.role, u.site) for u in rows(db_url, User)}
     assert accounts == {
         "admin": ("admin", None),
         "koordination": ("coordinator", None),

@@ -9,7 +9,6 @@ is found by `verify_chain`, which names the first broken row.
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from models.db import alembic_config, engine, migrate, session, write_session
 from models.tables import UTCDateTime
 from tasks.audit_trail import AUDIT, Break, Flaw, verify_chain
 from tasks.repository import Actor, audit
+from tests.conftest import require_postgres
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 ACTOR = Actor("ifk.aachen", "caseworker")
@@ -48,14 +48,6 @@ ALL_GUARDS = {
 }
 
 
-def _postgres_reachable() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 ADMIN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
 
 
@@ -67,8 +59,7 @@ def _pg_url(name: str) -> str:
 def postgres() -> Iterator[Any]:
     """`database(migrated=False)`: a PostgreSQL database: a new empty one, or the module's
     migrated one with an empty audit trail again. All are dropped at the end."""
-    if not _postgres_reachable():
-        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    require_postgres()
     psycopg = pytest.importorskip("psycopg")
     made: list[str] = []
     prefix = f"kel_audit_{uuid.uuid4().hex[:8]}"
@@ -121,7 +112,7 @@ def blank_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
 def url(backend: str, request: pytest.FixtureRequest) -> str:
     """A migrated database with five audit rows, 1 minute apart (seq 1..5)."""
     if backend == "sqlite":
-        migrated = str(request.getfixturevalue("db_url"))
+        migrated = str(request.getfixturevalue("sqlite_url"))
     else:
         migrated = str(request.getfixturevalue("postgres")(migrated=True))
     for minute in range(5):

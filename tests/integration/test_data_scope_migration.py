@@ -6,7 +6,6 @@ upgrade fills `consent.provider_id` with it; the downgrade drops the column agai
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,17 +16,14 @@ from alembic import command
 from sqlalchemy import MetaData, inspect, select
 
 from models.db import alembic_config, engine, migrate
+from tests.conftest import require_postgres
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
 
 def _postgres_url() -> Iterator[str]:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            pass
-    except OSError:
-        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    require_postgres()
     psycopg = pytest.importorskip("psycopg")
     name = f"kel_scope_{uuid.uuid4().hex[:12]}"
     admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"

@@ -35,8 +35,8 @@ class Killed(Exception):
 
 
 @pytest.fixture
-def kel(any_db_url: str) -> World:
-    w = world(any_db_url)
+def kel(db_url: str) -> World:
+    w = world(db_url)
     w.add(provider("SB-CARITAS", ("schulden",)))
     return w
 

@@ -23,7 +23,7 @@ from sqlalchemy import MetaData
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 
-from api.dashboard.overview import escalation_inbox
+from api.access import scope
 from api.views import escalation_out
 from demo.behaviour import COLLEAGUES, InboxItem, coordinator_day
 from demo.coordinator import COORDINATOR, work_escalations
@@ -40,8 +40,9 @@ from tasks.escalations import (
     resolution,
     second_step_on,
 )
+from tasks.read_model.overview import escalation_inbox
 from tasks.sweep import Swept, fire_due_timers
-from tests.conftest import PG_ADMIN, PG_HOST, PG_PORT, postgres_reachable
+from tests.conftest import PG_ADMIN, PG_HOST, PG_PORT, require_postgres
 from tests.factories import CASEWORKER, World, at, provider, world
 
 STARTED = date(2026, 3, 2)
@@ -51,8 +52,8 @@ TEAMLEITUNG = "teamleitung-16a@jobcenter.example"
 
 
 @pytest.fixture
-def kel(any_db_url: str) -> World:
-    w = world(any_db_url)
+def kel(db_url: str) -> World:
+    w = world(db_url)
     w.add(provider("SB-CARITAS"), provider("SB-DIAKONIE"))
     return w
 
@@ -214,7 +215,7 @@ def test_the_api_view_and_the_inbox_count_days_as_of_the_injected_today(kel: Wor
     assert (later.overdue_text, later.days_overdue) == ("seit 14 Tagen überfällig", 14)
     assert (later.due_on, later.level, later.reason) == (DUE, 1, escalation.reason)
     with kel.session() as s:
-        inbox, total = escalation_inbox(s, COORDINATOR, None)
+        inbox, total = escalation_inbox(s, scope(COORDINATOR), None)
     assert total == 2
     assert {e.overdue(date(2026, 3, 21)) for e in inbox} == {"seit 5 Tagen überfällig"}
     assert {e.due_on for e in inbox} == {DUE}
@@ -378,8 +379,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    require_postgres()
     psycopg = pytest.importorskip("psycopg")
     name = f"kel_esc_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:

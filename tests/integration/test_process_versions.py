@@ -62,8 +62,8 @@ def without_no_show(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def w(any_db_url: str) -> World:
-    kel = world(any_db_url)
+def w(db_url: str) -> World:
+    kel = world(db_url)
     kel.add(provider("SB-CARITAS", ("schulden",)))
     return kel
 

@@ -10,13 +10,16 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import models.tables  # noqa: F401 - registers the tables
 from demo.report import write_report
+from models.figures.states import registry_states
 from models.kennzahlen import kennzahlen
+from models.process import load_registry
 from models.tables import Customer, Deadline, Escalation, Provider, Referral, Voucher
 from tasks.kennzahlen import load_case_facts
 
 START = date(2026, 1, 1)
 END = date(2026, 12, 31)
 NOW = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+STATES = registry_states(load_registry())  # the shipped process's states
 
 
 @pytest.fixture
@@ -169,7 +172,7 @@ def test_report_from_the_database(engine: Engine, tmp_path: Path) -> None:
     assert facts[4].provider == "–"
     assert (facts[1].escalations, facts[1].open_escalations) == (2, 2)
 
-    rows = kennzahlen(facts, START, END)
+    rows = kennzahlen(facts, START, END, STATES)
     by = {row.provider: row for row in rows}
     assert [row.provider for row in rows] == [
         "Caritas",
@@ -215,6 +218,7 @@ def test_report_from_the_database(engine: Engine, tmp_path: Path) -> None:
         title="Schuldnerberatung – Kennzahlen 2026",
         period_start=START,
         period_end=END,
+        states=STATES,
         extra={"Laufzeit": "1,2 s", "Anzahl Fälle": "5", "E-Mails": "0"},
     )
 
@@ -260,11 +264,12 @@ def test_report_from_the_database(engine: Engine, tmp_path: Path) -> None:
 
 def test_html_escapes_and_reports_without_overdue_cases(tmp_path: Path) -> None:
     html_path, csv_path = write_report(
-        kennzahlen([], START, END),
+        kennzahlen([], START, END, STATES),
         tmp_path,
         title="<b>Test</b>",
         period_start=START,
         period_end=END,
+        states=STATES,
     )
     html = html_path.read_text(encoding="utf-8")
     assert "&lt;b&gt;Test&lt;/b&gt;" in html

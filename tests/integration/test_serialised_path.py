@@ -45,8 +45,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def kel_any(any_db_url: str) -> World:
-    w = world(any_db_url)
+def kel_any(db_url: str) -> World:
+    w = world(db_url)
     w.add(provider("SB-CARITAS", ("schulden",)), provider("SB-DIAKONIE", ("schulden",)))
     return w
 

@@ -14,7 +14,6 @@ first_appointment and first_feedback due 16.3., voucher_validity due 30.3. Its t
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from models.tables import (
     VoucherStatus,
 )
 from tasks.sweep import Swept, fire_due_timers
+from tests.conftest import require_postgres
 from tests.factories import World, at, provider, start_referral
 
 STARTED = date(2026, 3, 2)
@@ -198,18 +198,9 @@ def test_a_customer_without_consent_to_reminders_gets_none(kel: World) -> None:
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
-def _postgres_reachable() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def pg_world() -> Iterator[World]:
-    if not _postgres_reachable():
-        pytest.skip(f"PostgreSQL unter {PG_HOST}:{PG_PORT} nicht erreichbar")
+    require_postgres()
     psycopg = pytest.importorskip("psycopg")
     name = f"kel_test_{uuid.uuid4().hex[:12]}"
     admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"

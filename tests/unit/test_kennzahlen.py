@@ -3,18 +3,34 @@ from datetime import date, timedelta
 
 import pytest
 
+from models.figures.states import ReportStates, registry_states
 from models.kennzahlen import (
     COLUMNS,
-    PHASE_TITLES,
     CaseFacts,
     KennzahlenRow,
     VoucherFacts,
     kennzahlen,
     percentile_nearest_rank,
 )
+from models.process import load_registry
 
 START = date(2026, 1, 1)
 END = date(2026, 12, 31)
+PHASE_TITLES = {
+    "staged": "Gestuft – wartet auf vorrangige Leistung",
+    "voucher_issued": "Gutschein ausgegeben",
+    "appointment_booked": "Erstgespräch terminiert",
+    "no_show": "Erstgespräch nicht wahrgenommen",
+    "rerouting": "Neuzuweisung erforderlich",
+    "in_counselling": "In Beratung",
+    "closed": "Abgeschlossen",
+}
+STATES = ReportStates(
+    titles=PHASE_TITLES,
+    final=frozenset({"closed"}),
+    counselling=frozenset({"in_counselling"}),
+    feedback_deadlines=frozenset({"first_feedback", "interim_report", "result_report"}),
+)
 
 
 def case(rid: int, provider: str = "Caritas", **kw: object) -> CaseFacts:
@@ -48,7 +64,7 @@ def by_provider(rows: list[KennzahlenRow]) -> dict[str, KennzahlenRow]:
 
 def test_rows_sorted_by_name_with_total_last() -> None:
     cases = [case(1, "Stadt"), case(2, "Ärztehaus"), case(3, "caritas"), case(4, "–")]
-    assert [r.provider for r in kennzahlen(cases, START, END)] == [
+    assert [r.provider for r in kennzahlen(cases, START, END, STATES)] == [
         "Ärztehaus",
         "caritas",
         "Stadt",
@@ -58,7 +74,7 @@ def test_rows_sorted_by_name_with_total_last() -> None:
 
 
 def test_empty_input_gives_a_zero_total_row() -> None:
-    [total] = kennzahlen([], START, END)
+    [total] = kennzahlen([], START, END, STATES)
     assert total.provider == "Gesamt"
     assert total.vouchers_issued == 0
     assert total.share_u25 == 0.0
@@ -76,7 +92,7 @@ def test_voucher_figures_add_up_and_respect_the_period() -> None:
         v(date(2025, 12, 31), "redeemed"),  # before the period
         v(date(2027, 1, 1), "issued"),  # after the period
     )
-    row = by_provider(kennzahlen([case(1, vouchers=vouchers)], START, END))["Caritas"]
+    row = by_provider(kennzahlen([case(1, vouchers=vouchers)], START, END, STATES))["Caritas"]
     assert row.vouchers_issued == 4
     assert row.vouchers_redeemed == 1
     assert row.vouchers_not_started == 2
@@ -93,7 +109,7 @@ def test_rerouted_referral_has_vouchers_at_two_providers() -> None:
             v(date(2026, 4, 1), "redeemed", "Diakonie"),
         ),
     )
-    rows = by_provider(kennzahlen([rerouted], START, END))
+    rows = by_provider(kennzahlen([rerouted], START, END, STATES))
     assert rows["Caritas"].vouchers_issued == 1
     assert rows["Caritas"].vouchers_not_started == 1
     assert rows["Caritas"].customers_in_counselling == 0  # counts at the current provider
@@ -112,7 +128,9 @@ def test_customers_in_counselling_at_the_period_end() -> None:
         case(4, state="closed", state_since=date(2026, 5, 1), closed_on=date(2026, 5, 1)),
         case(5, state="appointment_booked"),
     ]
-    assert by_provider(kennzahlen(cases, START, END))["Caritas"].customers_in_counselling == 2
+    assert (
+        by_provider(kennzahlen(cases, START, END, STATES))["Caritas"].customers_in_counselling == 2
+    )
 
 
 def test_share_u25_of_referrals_started_in_the_period() -> None:
@@ -123,11 +141,11 @@ def test_share_u25_of_referrals_started_in_the_period() -> None:
         case(4, age_group="u25", started_on=date(2025, 11, 1)),  # not in the period
         case(5, "Diakonie", age_group="u25"),
     ]
-    rows = by_provider(kennzahlen(cases, START, END))
+    rows = by_provider(kennzahlen(cases, START, END, STATES))
     assert rows["Caritas"].share_u25 == pytest.approx(1 / 3)
     assert rows["Diakonie"].share_u25 == 1.0
     assert rows["Gesamt"].share_u25 == pytest.approx(2 / 4)
-    only_old = kennzahlen([case(1, started_on=date(2024, 1, 1))], START, END)
+    only_old = kennzahlen([case(1, started_on=date(2024, 1, 1))], START, END, STATES)
     assert only_old[0].share_u25 == 0.0
 
 
@@ -163,7 +181,7 @@ def test_counselling_length_to_close_or_period_end() -> None:
         # no first appointment: not counted
         case(7, state="voucher_issued"),
     ]
-    row = by_provider(kennzahlen(cases, START, END))["Caritas"]
+    row = by_provider(kennzahlen(cases, START, END, STATES))["Caritas"]
     assert row.counselling_days_mean == pytest.approx((10 + 30 + 20 + 365) / 4)
     assert row.counselling_days_median == 25.0  # mean of the two middle values 20 and 30
 
@@ -179,7 +197,7 @@ def test_open_over_90_days_per_phase() -> None:
         case(6, state="closed", state_since=date(2025, 1, 1), closed_on=date(2025, 1, 1)),
         case(7, "Diakonie", state="no_show", state_since=date(2026, 4, 1)),
     ]
-    rows = by_provider(kennzahlen(cases, START, END))
+    rows = by_provider(kennzahlen(cases, START, END, STATES))
     assert rows["Caritas"].open_over_90_days == {
         "staged": 1,
         "voucher_issued": 2,
@@ -211,7 +229,7 @@ def test_escalations_of_cases_active_in_the_period() -> None:
         # started before the period, still open: counts
         case(4, started_on=date(2025, 6, 1), escalations=2, open_escalations=2),
     ]
-    rows = by_provider(kennzahlen(cases, START, END))
+    rows = by_provider(kennzahlen(cases, START, END, STATES))
     assert (rows["Caritas"].escalations, rows["Caritas"].open_escalations) == (5, 3)
     assert (rows["Diakonie"].escalations, rows["Diakonie"].open_escalations) == (1, 1)
     assert (rows["Gesamt"].escalations, rows["Gesamt"].open_escalations) == (6, 4)
@@ -230,7 +248,9 @@ def waiting_case(rid: int, days: int, provider: str = "Caritas") -> CaseFacts:
 
 def test_days_to_first_appointment_median_and_p90_nearest_rank() -> None:
     days = [3, 14, 7, 1, 21, 10, 5, 30, 8, 12, 60]  # n = 11
-    rows = by_provider(kennzahlen([waiting_case(i, d) for i, d in enumerate(days)], START, END))
+    rows = by_provider(
+        kennzahlen([waiting_case(i, d) for i, d in enumerate(days)], START, END, STATES)
+    )
     row = rows["Caritas"]
     assert row.first_appointment_days_median == 10.0
     # sorted: 1 3 5 7 8 10 12 14 21 30 60; rank ceil(0.9 * 11) = 10 -> 30
@@ -249,7 +269,7 @@ def test_days_to_first_appointment_uses_the_redeemed_voucher() -> None:
         ),
     )
     outside = replace(waiting_case(2, 5), first_appointment_on=date(2025, 12, 20))
-    rows = by_provider(kennzahlen([rerouted, outside], START, END))
+    rows = by_provider(kennzahlen([rerouted, outside], START, END, STATES))
     assert rows["Diakonie"].first_appointment_days_median == 10.0
     assert rows["Diakonie"].first_appointment_days_p90 == 10.0
     assert rows["Caritas"].first_appointment_days_median is None  # its only case is outside
@@ -258,7 +278,7 @@ def test_days_to_first_appointment_uses_the_redeemed_voucher() -> None:
 
 def test_even_count_median_and_total_row_recomputed_not_summed() -> None:
     cases = [waiting_case(1, 2), waiting_case(2, 4), waiting_case(3, 100, "Diakonie")]
-    rows = by_provider(kennzahlen(cases, START, END))
+    rows = by_provider(kennzahlen(cases, START, END, STATES))
     assert rows["Caritas"].first_appointment_days_median == 3.0
     assert rows["Caritas"].first_appointment_days_p90 == 4.0  # ceil(0.9 * 2) = 2
     assert rows["Gesamt"].first_appointment_days_median == 4.0
@@ -278,7 +298,7 @@ def test_percentile_nearest_rank() -> None:
 
 def test_period_must_not_be_reversed() -> None:
     with pytest.raises(ValueError):
-        kennzahlen([], END, START)
+        kennzahlen([], END, START, STATES)
 
 
 def test_columns_cover_every_field_and_phase_titles_are_german() -> None:
@@ -286,13 +306,4 @@ def test_columns_cover_every_field_and_phase_titles_are_german() -> None:
     assert sorted(fields) == sorted(set(KennzahlenRow.__dataclass_fields__) - {"bases"})
     assert fields[0] == "provider"
     assert dict(COLUMNS)["vouchers_not_started"] == "davon Beratung noch nicht eingeleitet"
-    assert PHASE_TITLES["in_counselling"] == "In Beratung"
-    assert set(PHASE_TITLES) == {
-        "staged",
-        "voucher_issued",
-        "appointment_booked",
-        "no_show",
-        "rerouting",
-        "in_counselling",
-        "closed",
-    }
+    assert registry_states(load_registry()) == STATES  # the shipped process says the same

@@ -33,7 +33,7 @@ def refusal(
     age_group: str = "25-49",
 ) -> InvalidReport:
     with pytest.raises(InvalidReport) as caught:
-        check_feedback(feedback, service_type, registry, age_group)
+        check_feedback(feedback, registry.service(service_type), age_group)
     return caught.value
 
 
@@ -41,7 +41,7 @@ def test_a_report_within_the_catalog_is_accepted(registry: Registry) -> None:
     feedback = report(
         2, {"code": 1, "hours": 7}, {"code": 3, "hours": 5, "group_sessions": 13}, {"code": 8}
     )
-    check_feedback(feedback, "sucht", registry, "25-49")  # raises nothing
+    check_feedback(feedback, registry.service("sucht"), "25-49")  # raises nothing
 
 
 def test_need_group_17_is_refused_for_sucht_naming_the_field(registry: Registry) -> None:
@@ -64,7 +64,7 @@ def test_module_99_is_refused_for_sucht_naming_the_field(registry: Registry) -> 
 def test_schulden_knows_need_groups_1_to_4(registry: Registry, group: int, ok: bool) -> None:
     feedback = report(group, {"code": 6, "hours": 2})
     if ok:
-        check_feedback(feedback, "schulden", registry, "50+")
+        check_feedback(feedback, registry.service("schulden"), "50+")
     else:
         assert refusal(registry, feedback, "schulden").field == "need_group"
 
@@ -81,19 +81,21 @@ def test_500_hours_for_module_1_are_refused_by_the_catalog(registry: Registry) -
 
 
 def test_the_bound_of_module_1_is_twice_the_seeds_seven_hours(registry: Registry) -> None:
-    check_feedback(report(1, {"code": 1, "hours": 14}), "sucht", registry, "25-49")
+    check_feedback(report(1, {"code": 1, "hours": 14}), registry.service("sucht"), "25-49")
     assert refusal(registry, report(1, {"code": 1, "hours": 14.5})).field == "modules[0].hours"
 
 
 def test_module_12_is_bounded_by_the_seeds_up_to_five_sessions(registry: Registry) -> None:
-    check_feedback(report(None, {"code": 12, "hours": 5}), "sucht", registry, "25-49")
+    check_feedback(report(None, {"code": 12, "hours": 5}), registry.service("sucht"), "25-49")
     assert refusal(registry, report(None, {"code": 12, "hours": 6})).field == "modules[0].hours"
 
 
 def test_schulden_modules_without_hours_in_the_seed_get_the_default_bound(
     registry: Registry,
 ) -> None:
-    check_feedback(report(3, {"code": 5, "hours": DEFAULT_MAX_HOURS}), "schulden", registry, "u25")
+    check_feedback(
+        report(3, {"code": 5, "hours": DEFAULT_MAX_HOURS}), registry.service("schulden"), "u25"
+    )
     error = refusal(registry, report(3, {"code": 5, "hours": DEFAULT_MAX_HOURS + 1}), "schulden")
     assert error.field == "modules[0].hours"
 
@@ -125,7 +127,7 @@ def test_group_sessions_are_refused_for_a_module_without_groups(registry: Regist
 
 
 def test_group_sessions_are_bounded_where_the_catalog_counts_them(registry: Registry) -> None:
-    check_feedback(report(2, {"code": 3, "group_sessions": 26}), "sucht", registry, "50+")
+    check_feedback(report(2, {"code": 3, "group_sessions": 26}), registry.service("sucht"), "50+")
     error = refusal(registry, report(2, {"code": 3, "group_sessions": 27}))
     assert error.field == "modules[0].group_sessions"
 
@@ -139,7 +141,7 @@ def test_the_same_module_twice_in_one_report_is_refused(registry: Registry) -> N
 
 def test_youth_modules_are_accepted_for_under_25s(registry: Registry) -> None:
     feedback = report(3, {"code": "J1", "hours": 6}, {"code": "J4", "hours": 10})
-    check_feedback(feedback, "sucht", registry, "u25")  # raises nothing
+    check_feedback(feedback, registry.service("sucht"), "u25")  # raises nothing
 
 
 @pytest.mark.parametrize("age_group", ["25-49", "50+"])
@@ -159,6 +161,6 @@ def test_a_youth_module_the_seed_does_not_name_is_refused(registry: Registry) ->
 def test_a_service_without_catalog_takes_neither_need_group_nor_modules(
     registry: Registry, service_type: str
 ) -> None:
-    check_feedback(report(None), service_type, registry, "25-49")
+    check_feedback(report(None), registry.service(service_type), "25-49")
     assert refusal(registry, report(1), service_type).field == "need_group"
     assert refusal(registry, report(None, {"code": 1}), service_type).field == "modules"

@@ -389,7 +389,7 @@ def test_an_event_not_allowed_in_the_state_is_rejected_naming_what_is_allowed(
                        "provider_assigned"]),
         ("in_counselling", ["aborted", "closed_by_caseworker", "consent_withdrawn",
                             "customer_withdrew", "final_report", "first_feedback",
-                            "interim_report", "result_report"]),
+                            "interim_report", "phase_reported", "result_report"]),
         ("closed", []),
     ],
 )  # fmt: skip

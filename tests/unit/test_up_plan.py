@@ -30,7 +30,7 @@ def services(tmp_path: Path) -> dict[str, Service]:
         prefect_port=4321,
     )
     steps = plan(config, CALLER)
-    assert [type(s) for s in steps] == [Job, Service, Service, Job, Service, Service]
+    assert [type(s) for s in steps] == [Job, Service, Service, Job, Service, Service, Service]
     return {s.name: s for s in steps if isinstance(s, Service)}
 
 
@@ -52,9 +52,9 @@ def test_only_the_api_gets_the_signing_key_and_only_prefect_its_database(
     assert services["prefect-server"].env["PREFECT_API_DATABASE_CONNECTION_URL"] == (
         "postgresql+asyncpg://postgres@127.0.0.1:5432/kel_prefect"
     )
-    for name in ("worker-1", "worker-2", "prefect-server"):
+    for name in ("worker-1", "worker-2", "task-worker", "prefect-server"):
         assert "KEL_JWT_SECRET" not in services[name].env
-    for name in ("worker-1", "worker-2", "api"):
+    for name in ("worker-1", "worker-2", "task-worker", "api"):
         assert "PREFECT_API_DATABASE_CONNECTION_URL" not in services[name].env
 
 
@@ -66,6 +66,8 @@ def test_workers_log_at_info_with_heartbeats_and_the_rest_at_warning(
         assert env["PREFECT_LOGGING_LEVEL"] == "INFO"
         assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
         assert list(services[name].argv[1:5]) == ["-m", "cli.worker", "--pool", "kel-prozesse"]
+    assert services["task-worker"].env["PREFECT_LOGGING_LEVEL"] == "INFO"
+    assert list(services["task-worker"].argv[1:3]) == ["-m", "cli.task_worker"]
     assert services["prefect-server"].env["PREFECT_LOGGING_LEVEL"] == "WARNING"
     assert services["api"].env["PREFECT_LOGGING_LEVEL"] == "WARNING"
 

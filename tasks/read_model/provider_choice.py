@@ -4,13 +4,14 @@ Offered are the active providers (`Provider.active`) that offer the Leistungsart
 the site (a provider without sites serves every site). For each, three figures, counted over
 all of the provider's cases (its load, not only the caseworker's site; counts only):
 
-* **offene Fälle**: its referrals in a state that is not final (e.g. not ``closed``);
+* **offene Fälle**: its referrals in a state that is not ``final`` (`models.figures.states`);
 * **Kapazität je Monat**: ``Provider.monthly_capacity`` (new cases a month);
 * **Tage bis zum Erstgespräch** (median): for every referral whose first appointment lies in
-  the last twelve calendar months (`api.dashboard.providers.default_start` to today), the
+  the last twelve calendar months (`models.figures.providers.default_start` to today), the
   days from the redeemed voucher (the latest one issued on or before the first appointment)
-  to the first appointment, counted for the provider on that voucher: the definition of the
-  Träger page (`api.dashboard.providers`), so the figures agree.
+  to the first appointment, counted for the provider on that voucher: the definition and
+  the code of the Träger page (`models.figures.providers.first_appointment_waits`), so the
+  figures agree.
 
 Set-based: one query for the providers, one grouped count of open cases, one query for the
 first appointments of all offered providers, whatever the number of cases.
@@ -18,7 +19,6 @@ first appointments of all offered providers, whatever the number of cases.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from statistics import median
@@ -26,10 +26,12 @@ from statistics import median
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.dashboard.providers import default_start
+from models.figures.providers import default_start, first_appointment_waits
+from models.figures.states import registry_states
 from models.german import anzahl, zahl
 from models.process import Registry
-from models.tables import Provider, Referral, Voucher, VoucherStatus
+from models.tables import Provider, Referral
+from tasks.read_model.providers import waits_rows
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,8 @@ def provider_choices(
     """The offered providers with their figures (see the module docstring)."""
     providers = offered_providers(session, service_type, site)
     ids = [p.id for p in providers if p.id is not None]
-    final = sorted(
-        {name for p in registry.processes.values() for name, s in p.states.items() if s.final}
-    )
-    open_cases = _open_cases(session, ids, final)
-    waits = first_appointment_waits(session, ids, default_start(today), today)
+    open_cases = _open_cases(session, ids, sorted(registry_states(registry).final))
+    waits = first_appointment_waits(waits_rows(session, default_start(today), today))
     return [
         ProviderChoice(
             code=p.code,
@@ -100,33 +99,3 @@ def _open_cases(session: Session, ids: list[int], final: list[str]) -> dict[int,
         .group_by(col(Referral.provider_id))
     )
     return {int(pid): int(n) for pid, n in rows if pid is not None}
-
-
-def first_appointment_waits(
-    session: Session, ids: list[int], start: date, end: date
-) -> dict[int, list[int]]:
-    """Days from the redeemed voucher to the first appointment, per provider of `ids` (the
-    provider on the voucher), for first appointments from `start` to `end` (inclusive)."""
-    rows = session.execute(
-        select(
-            col(Referral.id),
-            col(Referral.first_appointment_on),
-            col(Voucher.provider_id),
-            col(Voucher.issued_on),
-        )
-        .join(Voucher, col(Voucher.referral_id) == col(Referral.id))
-        .where(
-            col(Voucher.status) == VoucherStatus.redeemed.value,
-            col(Referral.first_appointment_on).between(start, end),
-            col(Voucher.issued_on) <= col(Referral.first_appointment_on),
-        )
-    )
-    latest: dict[int, tuple[date, int | None, date]] = {}
-    for referral_id, first, provider_id, issued in rows:
-        if referral_id not in latest or issued > latest[referral_id][0]:
-            latest[referral_id] = (issued, provider_id, first)
-    waits: defaultdict[int, list[int]] = defaultdict(list)
-    for issued, provider_id, first in latest.values():
-        if provider_id in ids:
-            waits[provider_id].append((first - issued).days)
-    return dict(waits)

@@ -1,12 +1,12 @@
-"""The set-based queries of the worklists (`api.dashboard.worklists`): one page of cases or
-escalations, its total, and the choices of the filter forms.
+"""The read model of the worklists (`api.dashboard.worklists`) and the overview's counts: one
+page of cases or escalations, its total, and the choices of the filter forms.
 
 A page costs a fixed number of queries (count, page, a lookup for the page's rows), never
 one per row, and stays fast with 100,000 referrals: the overdue order reads the index
 ``ix_deadline_overdue`` (state, due_on, referral_id), the inbox ``ix_escalation_inbox``
-(migration 0004). Everything is limited to the cases `api.access.visible` lets the user
-see. Text search is partial and case-insensitive (``LIKE`` on ``lower()``, with ``%`` and
-``_`` in the search term taken literally).
+(migration 0004). Everything is limited to the cases of the reader's `Scope`
+(`api.access.visible`). Text search is partial and case-insensitive (``LIKE`` on
+``lower()``, with ``%`` and ``_`` in the search term taken literally).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, True_, func, or_
+from sqlalchemy import ColumnElement, Subquery, func, or_
 from sqlmodel import Session, col, select
 
-from api.access import visible
 from models.clock import BERLIN
-from models.process import Registry
+from models.figures.states import registry_states
+from models.process import Registry, UnknownServiceType
 from models.tables import (
     Customer,
     Deadline,
@@ -34,6 +34,8 @@ from models.tables import (
     Site,
     User,
 )
+from tasks.process_versions import UnknownVersion, service_for
+from tasks.read_model.scope import Scope
 
 OPEN = "offen"  # `CaseFilter.state`: every state that is not final (the default)
 ALL = "alle"  # `CaseFilter.state`: open and closed cases
@@ -130,17 +132,19 @@ class Choices:
 # --- the case list ---------------------------------------------------------------
 
 
-def case_count(session: Session, registry: Registry, user: User, f: CaseFilter, today: date) -> int:
+def case_count(
+    session: Session, registry: Registry, scope: Scope, f: CaseFilter, today: date
+) -> int:
     """How many visible cases match `f`."""
     query = select(func.count()).select_from(Referral)
-    query = query.where(*_case_conditions(session, registry, user, f, today))
+    query = query.where(*_case_conditions(registry, scope, f, today))
     return int(session.exec(query).one())
 
 
 def case_rows(
     session: Session,
     registry: Registry,
-    user: User,
+    scope: Scope,
     f: CaseFilter,
     today: date,
     offset: int,
@@ -160,7 +164,7 @@ def case_rows(
     query = (
         select(Referral, overdue.c.since)
         .outerjoin(overdue, overdue.c.referral_id == Referral.id)
-        .where(*_case_conditions(session, registry, user, f, today))
+        .where(*_case_conditions(registry, scope, f, today))
         .order_by(*_case_order(f.sort, overdue))
         .offset(offset)
         .limit(limit)
@@ -170,7 +174,7 @@ def case_rows(
     earliest = _earliest_overdue(session, ids, today)
     customers = (
         {}
-        if user.role == Role.provider
+        if scope.user.role == Role.provider
         else _customer_numbers(session, {r.customer_id for r, _ in found})
     )
     providers = _provider_names(session, {r.provider_id for r, _ in found})
@@ -182,7 +186,7 @@ def case_rows(
                 reference=referral.reference,
                 customer_number=customers.get(referral.customer_id),
                 service=service_title(registry, referral.service_type),
-                state=state_title(registry, referral.service_type, referral.state),
+                state=_title_in_version(session, registry, referral),
                 provider=providers.get(referral.provider_id, "–"),
                 site=referral.site,
                 started_on=referral.started_on,
@@ -195,9 +199,9 @@ def case_rows(
 
 
 def _case_conditions(
-    session: Session, registry: Registry, user: User, f: CaseFilter, today: date
+    registry: Registry, scope: Scope, f: CaseFilter, today: date
 ) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [visible(user), *_common(f.service, f.provider, f.site)]
+    conditions: list[ColumnElement[bool]] = [scope.cases, *_common(f.service, f.provider, f.site)]
     finals = final_states(registry)
     if f.state == OPEN:
         conditions.append(col(Referral.state).not_in(finals))
@@ -209,9 +213,9 @@ def _case_conditions(
     if f.escalated:
         conditions.append(col(Referral.id).in_(_escalated_cases()))
     if f.mine:
-        conditions.append(col(Referral.id).in_(_escalated_cases().where(_assigned_to(user))))
+        conditions.append(col(Referral.id).in_(_escalated_cases().where(_assigned_to(scope.user))))
     if f.search:
-        conditions.append(_case_search(user, f.search))
+        conditions.append(_case_search(scope.user, f.search))
     return conditions
 
 
@@ -297,13 +301,13 @@ def _provider_names(session: Session, ids: set[int | None]) -> dict[int | None, 
 # --- the escalation inbox ----------------------------------------------------------
 
 
-def inbox_count(session: Session, user: User, f: InboxFilter) -> int:
+def inbox_count(session: Session, scope: Scope, f: InboxFilter) -> int:
     """How many open or acknowledged escalations of visible cases match `f`."""
     query = (
         select(func.count())
         .select_from(Escalation)
         .join(Referral, col(Referral.id) == Escalation.referral_id)
-        .where(*_inbox_conditions(user, f))
+        .where(*_inbox_conditions(scope, f))
     )
     return int(session.exec(query).one())
 
@@ -311,7 +315,7 @@ def inbox_count(session: Session, user: User, f: InboxFilter) -> int:
 def inbox_rows(
     session: Session,
     registry: Registry,
-    user: User,
+    scope: Scope,
     f: InboxFilter,
     offset: int,
     limit: int,
@@ -323,7 +327,7 @@ def inbox_rows(
         select(Escalation, Referral, Deadline)
         .join(Referral, col(Referral.id) == Escalation.referral_id)
         .join(Deadline, col(Deadline.id) == Escalation.deadline_id)
-        .where(*_inbox_conditions(user, f))
+        .where(*_inbox_conditions(scope, f))
         .order_by(col(Deadline.due_on), col(Escalation.id))
         .offset(offset)
         .limit(limit)
@@ -352,24 +356,24 @@ def inbox_rows(
     ]
 
 
-def new_count(session: Session, user: User, since: datetime | None) -> int:
+def new_count(session: Session, scope: Scope, since: datetime | None) -> int:
     """Open or acknowledged escalations of visible cases created after `since`."""
     if since is None:
         return 0
-    return inbox_count(session, user, InboxFilter(new_since=since))
+    return inbox_count(session, scope, InboxFilter(new_since=since))
 
 
-def _inbox_conditions(user: User, f: InboxFilter) -> list[ColumnElement[bool]]:
+def _inbox_conditions(scope: Scope, f: InboxFilter) -> list[ColumnElement[bool]]:
     states = (f.state,) if f.state in INBOX_STATES else INBOX_STATES
     conditions: list[ColumnElement[bool]] = [
-        visible(user),
+        scope.cases,
         col(Escalation.state).in_(states),
         *_common(f.service, f.provider, f.site),
     ]
     if f.level:
         conditions.append(col(Escalation.level) == f.level)
     if f.mine:
-        conditions.append(_assigned_to(user))
+        conditions.append(_assigned_to(scope.user))
     if f.search:
         conditions.append(col(Referral.reference).icontains(f.search, autoescape=True))
     if f.new_since is not None:
@@ -380,40 +384,41 @@ def _inbox_conditions(user: User, f: InboxFilter) -> list[ColumnElement[bool]]:
 # --- overview figures, case lookup, filter choices -----------------------------------
 
 
-def overdue_summary(session: Session, user: User, today: date) -> tuple[int, int]:
+def overdue_summary(session: Session, scope: Scope, today: date) -> tuple[int, int]:
     """Open deadlines past due in visible cases, and the number of those cases."""
     query = select(func.count(), func.count(func.distinct(col(Deadline.referral_id)))).where(
         *_overdue(today)
     )
-    if not isinstance(visible(user), True_):  # all cases visible: the index alone answers
-        query = query.join(Referral, col(Referral.id) == Deadline.referral_id).where(visible(user))
+    if not scope.everything:  # all cases visible: the index alone answers
+        query = query.join(Referral, col(Referral.id) == Deadline.referral_id).where(scope.cases)
     deadlines, cases = session.exec(query).one()
     return int(deadlines), int(cases)
 
 
-def references_like(session: Session, user: User, reference: str) -> list[str]:
+def references_like(session: Session, scope: Scope, reference: str) -> list[str]:
     """The Aktenzeichen of visible cases equal to `reference` in any upper/lower case
     (at most two: more than one match is ambiguous)."""
     if not reference or len(reference) > 200:
         return []
     query = (
         select(col(Referral.reference))
-        .where(visible(user), func.lower(col(Referral.reference)) == reference.lower())
+        .where(scope.cases, func.lower(col(Referral.reference)) == reference.lower())
         .order_by(col(Referral.reference))
         .limit(2)
     )
     return list(session.exec(query).all())
 
 
-def choices(session: Session, registry: Registry, user: User) -> Choices:
+def choices(session: Session, registry: Registry, scope: Scope) -> Choices:
     """The options of the filter forms: Leistungsarten and states from the process
     definitions, the Träger and Standorte the user's cases can have."""
     services = [Choice(s, c.title) for s, c in sorted(registry.services.items())]
     providers = session.exec(select(Provider).order_by(col(Provider.name))).all()
+    user = scope.user
     if user.role == Role.provider:
         providers = [p for p in providers if p.id == user.provider_id]
     names = dict(session.exec(select(col(Site.code), col(Site.name))).all())
-    used = session.exec(select(col(Referral.site)).where(visible(user)).distinct()).all()
+    used = session.exec(select(col(Referral.site)).where(scope.cases).distinct()).all()
     codes = set(used) | (set(names) if user.role != Role.caseworker else set())
     return Choices(
         services=services,
@@ -433,21 +438,13 @@ def assignees(session: Session) -> list[str]:
 
 
 def final_states(registry: Registry) -> list[str]:
-    return sorted(
-        name
-        for service in registry.services.values()
-        for name, state in service.process.states.items()
-        if state.final
-    )
+    """The states marked ``final`` in the definitions (`models.figures.states`), sorted."""
+    return sorted(registry_states(registry).final)
 
 
 def state_titles(registry: Registry) -> dict[str, str]:
     """Every state's German title, in the order the process definitions list them."""
-    titles: dict[str, str] = {}
-    for service in registry.services.values():
-        for name, state in service.process.states.items():
-            titles.setdefault(name, state.title)
-    return titles
+    return registry_states(registry).titles
 
 
 def state_title(registry: Registry, service_type: str, state: str) -> str:
@@ -456,20 +453,29 @@ def state_title(registry: Registry, service_type: str, state: str) -> str:
     return states[state].title if state in states else state_titles(registry).get(state, state)
 
 
+def _title_in_version(session: Session, registry: Registry, referral: Referral) -> str:
+    """The title of `referral`'s state in the process version it runs on (looked up once
+    per version, `tasks.process_versions.service_for`); else as `state_title`."""
+    try:
+        states = service_for(session, registry, referral).process.states
+    except (UnknownServiceType, UnknownVersion):
+        states = {}
+    found = states.get(referral.state)
+    return found.title if found else state_title(registry, referral.service_type, referral.state)
+
+
 def service_title(registry: Registry, service_type: str) -> str:
     service = registry.services.get(service_type)
     return service.title if service else service_type
 
 
-def escalation_counts(session: Session, user: User) -> dict[str, int]:
+def escalation_counts(session: Session, scope: Scope) -> dict[str, int]:
     """Open and acknowledged escalations of visible cases, by state (both keys present)."""
     query = select(col(Escalation.state), func.count()).where(
         col(Escalation.state).in_(INBOX_STATES)
     )
-    if not isinstance(visible(user), True_):
-        query = query.join(Referral, col(Referral.id) == Escalation.referral_id).where(
-            visible(user)
-        )
+    if not scope.everything:
+        query = query.join(Referral, col(Referral.id) == Escalation.referral_id).where(scope.cases)
     query = query.group_by(col(Escalation.state))
     counts = dict.fromkeys(INBOX_STATES, 0)
     counts.update({state: int(n) for state, n in session.exec(query).all()})
