@@ -9,7 +9,10 @@ for servers that expect a module attribute: it is built on first access.
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from api import errors, headers
@@ -54,7 +57,15 @@ def create_app(
     signing_key(settings)  # dev mode: make the per-process key now, with its warning
     dummy_hash()  # once per process, so the first unknown-user login is not faster
     load_registry(settings.process_dir)
+    threads = settings.effective_api_threads
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kel-flow API",
         version="1.0",
         description=DESCRIPTION,

@@ -72,8 +72,10 @@ def median(values: list[float]) -> float:
 
 
 @contextmanager
-def postgres_database(prefix: str) -> Iterator[str]:
-    """A new, migrated PostgreSQL database on the local server; dropped afterwards."""
+def postgres_database(prefix: str, *, for_prefect: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database on the local server, dropped afterwards: migrated for
+    kel-flow, or empty with an asyncpg URL for a Prefect server (`for_prefect`, as
+    ``make up`` runs it: ``PREFECT_API_DATABASE_CONNECTION_URL``)."""
     import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -81,8 +83,11 @@ def postgres_database(prefix: str) -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_URL.format(name=name)
     try:
-        migrate(url)
-        yield url
+        if for_prefect:
+            yield url.replace("+psycopg", "+asyncpg")
+        else:
+            migrate(url)
+            yield url
     finally:
         engine(url).dispose()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -174,11 +179,10 @@ def api_environment(url: str, **extra: str) -> dict[str, str]:
 
 
 def start_api(url: str, processes: int, log: Path) -> Server:
-    """``uvicorn api.main:create_app --factory --workers N`` as `make up` runs it."""
+    """``python -m cli.api_server --workers N`` as `make up` runs it (`cli.up.api`)."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(processes)]
-    argv += ["--no-access-log"]  # as `make up` (cli.up.api)
+    argv = [sys.executable, "-m", "cli.api_server", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(processes)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(

@@ -2,11 +2,11 @@
 
 The stack of ``kel serve`` (`cli.serve.Stack`: a Prefect server, the deployments, a
 process worker, the task worker of the follow-ups, the API) on a PostgreSQL database of
-its own, and an SMTP server (aiosmtpd) that notes when each e-mail arrives. A provider
-declines a Gutschein; the API commits the state change and its outbox row and hands the
-command to the task worker (`api.trigger.Background`: ``.delay()`` from a thread of the
-API); the task worker sends the e-mail to the caseworker in its own process, no new
-Python process per event.
+its own, the Prefect server on another (as ``make up``), and an SMTP server (aiosmtpd)
+that notes when each e-mail arrives. A provider declines a Gutschein; the API commits
+the state change and its outbox row and hands the command to the task worker
+(`api.trigger.Background`: ``.delay()`` from a thread of the API); the task worker sends
+the e-mail to the caseworker in its own process, no new Python process per event.
 
 Measured on the client: from sending the request to the arrival of the e-mail (found by
 its Message-ID, derived from the notification key).
@@ -144,9 +144,15 @@ def patient_start(factor: float = 5.0) -> Iterator[None]:
 
 
 def run(out: Path, console: Console, events: int = 15, burst: int = 200) -> list[Figure]:
-    with postgres_database("kel_bench_mail") as url, TimedSink() as sink, patient_start():
+    with (
+        postgres_database("kel_bench_mail") as url,
+        postgres_database("kel_bench_prefect", for_prefect=True) as prefect_url,
+        TimedSink() as sink,
+        patient_start(),
+    ):
         seed_accounts(url)
         env = {
+            "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url,  # as `make up`
             "KEL_SMTP_URL": smtp_url(sink.host, sink.port, SENDER),
             "KEL_MAIL_FROM": SENDER,
             "KEL_JWT_SECRET": JWT_SECRET,
@@ -275,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args(argv)
     (args.out / "tmp").mkdir(parents=True, exist_ok=True)
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # the table in one line per figure
     for figure in run(args.out, console, args.events, args.burst):
         value = "–" if figure.value is None else f"{figure.value:.2f} {figure.unit}"
         console.print(f"{figure.section} · {figure.name}: {value}")

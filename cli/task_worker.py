@@ -23,10 +23,12 @@ import contextlib
 import signal
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
-from prefect.task_worker import TaskWorker
+from cli.early_stop import EarlyStop
 
-from flows.commands import carry_out
+if TYPE_CHECKING:
+    from prefect.task_worker import TaskWorker
 
 # Prefect 3.8.8 keeps the logs of a background task run without a flow run out of its API
 # (they stay in this process's log); it warns once per line. The flow run of a single
@@ -35,11 +37,18 @@ from flows.commands import carry_out
 warnings.filterwarnings("ignore", message=r"Logger '.*' attempted to send logs to the API")
 
 
-async def run_task_worker(limit: int, grace: float) -> None:
+async def run_task_worker(limit: int, grace: float, early: EarlyStop) -> None:
     """Serve `carry_out` until SIGTERM or SIGINT, then drain (at most `grace` s) and return.
     A lost connection to the Prefect server (an overloaded server refusing the WebSocket)
-    is tried again after 1, 2, 4 … 30 s instead of ending the process."""
+    is tried again after 1, 2, 4 … 30 s instead of ending the process. A signal noted by
+    `early` while Prefect was being imported stops it before it serves."""
+    from prefect.task_worker import TaskWorker  # Prefect: after `early` is in place
+
+    from flows.commands import carry_out
+
     loop, signalled, pause = asyncio.get_running_loop(), asyncio.Event(), 1.0
+    if early.requested:  # stopped while starting: nothing to drain
+        signalled.set()
     while not signalled.is_set():
         worker = TaskWorker(carry_out, limit=limit)
         serving = asyncio.ensure_future(worker.astart())
@@ -47,6 +56,8 @@ async def run_task_worker(limit: int, grace: float) -> None:
             await asyncio.sleep(0.05)
         for signum in (signal.SIGTERM, signal.SIGINT):  # ours replaces Prefect's (sys.exit)
             loop.add_signal_handler(signum, _on_signal, signalled, serving)
+        if early.requested:  # noted while Prefect's own handler was being installed
+            signalled.set()
         print(f"Task-Worker bereit: {carry_out.name!r}, höchstens {limit} zugleich.", flush=True)
         waiter = asyncio.ensure_future(signalled.wait())
         await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -92,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grace", type=float, default=20.0, help="Sekunden, die laufende Läufe nach SIGTERM haben"
     )
+    early = EarlyStop()
     args = parser.parse_args(argv)
-    asyncio.run(run_task_worker(args.limit, args.grace))
+    asyncio.run(run_task_worker(args.limit, args.grace, early))
     return 0
 
 

@@ -251,9 +251,8 @@ def prefect_server(config: UpConfig, env: Mapping[str, str]) -> Service:
 
 
 def api(config: UpConfig, env: Mapping[str, str]) -> Service:
-    argv = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"]
-    argv += ["--host", HOST, "--port", f"{config.api_port}"]
-    argv += ["--workers", f"{config.api_processes}", "--no-access-log"]  # paths name cases
+    argv = [sys.executable, "-m", "cli.api_server", "--host", HOST, "--port", f"{config.api_port}"]
+    argv += ["--workers", f"{config.api_processes}"]  # uvicorn, TCP_NODELAY, no access log
     return Service(
         "api",
         argv,

@@ -19,47 +19,28 @@ import argparse
 import asyncio
 import signal
 import sys
-import warnings
 
-import anyio.abc
-from prefect.client.schemas.objects import FlowRun
-from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
-
-with warnings.catch_warnings():  # Prefect warns that it registers a second "process" type
-    warnings.simplefilter("ignore", UserWarning)
-
-    class StoppableWorker(ProcessWorker):
-        """`ProcessWorker` that can be drained: no new runs once `draining`; counts its runs."""
-
-        draining: bool = False
-        in_flight: int = 0
-
-        async def get_and_submit_flow_runs(self) -> list[FlowRun]:
-            if self.draining:
-                return []
-            return await super().get_and_submit_flow_runs()
-
-        async def run(
-            self,
-            flow_run: FlowRun,
-            configuration: ProcessJobConfiguration,
-            task_status: anyio.abc.TaskStatus[int] | None = None,
-        ) -> ProcessWorkerResult:
-            self.in_flight += 1
-            try:
-                return await super().run(flow_run, configuration, task_status)
-            finally:
-                self.in_flight -= 1
+from cli.early_stop import EarlyStop
 
 
-async def run_worker(pool: str, name: str | None, limit: int | None, grace: float) -> None:
-    """Poll `pool` until SIGTERM or SIGINT, then drain (at most `grace` seconds) and return."""
+async def run_worker(
+    pool: str, name: str | None, limit: int | None, grace: float, early: EarlyStop
+) -> None:
+    """Poll `pool` until SIGTERM or SIGINT (also one `early` noted while starting), then
+    drain (at most `grace` seconds) and return."""
+    from cli.process_worker import StoppableWorker  # Prefect: after `early` is in place
+
+    if early.requested:  # stopped while starting: nothing to drain
+        print("Worker beendet (Signal beim Start).", flush=True)
+        return
     worker = StoppableWorker(work_pool_name=pool, name=name, limit=limit)
     task = asyncio.ensure_future(worker.start())
     signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, signalled, task)
+    if early.requested:
+        signalled.set()
     waiter = asyncio.ensure_future(signalled.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if not task.done():
@@ -91,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grace", type=float, default=20.0, help="Sekunden, die laufende Läufe nach SIGTERM haben"
     )
+    early = EarlyStop()
     args = parser.parse_args(argv)
-    asyncio.run(run_worker(args.pool, args.name, args.limit, args.grace))
+    asyncio.run(run_worker(args.pool, args.name, args.limit, args.grace, early))
     return 0
 
 

@@ -24,8 +24,10 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import ArtifactCreate
 from prefect.context import FlowRunContext
+from prefect.utilities.context import get_task_and_flow_run_ids
 from sqlmodel import col, select
 
 from models.case_card import escape_markdown, render_card
@@ -83,11 +85,13 @@ def load_command_step(settings: Settings, command_id: int) -> CommandStep:
 def publish_case_cards(settings: Settings, referral_ids: Sequence[int], now: datetime) -> int:
     """Rewrite the card (keyed markdown artifact) of each referral in `referral_ids` as of
     `now` (aware); returns how many were written. A card Prefect refuses is logged
-    (WARNING, Aktenzeichen only) and skipped."""
+    (WARNING, Aktenzeichen only) and skipped. All cards of a call go over one client (one
+    connection); Prefect's `create_markdown_artifact` would open a client per card."""
     if not referral_ids:
         return 0
     registry, today, written = load_registry(settings.process_dir), local_date(now), 0
-    with session(settings.database_url) as s:
+    task_run_id, flow_run_id = get_task_and_flow_run_ids()
+    with session(settings.database_url) as s, get_client(sync_client=True) as client:
         referrals = s.exec(
             select(Referral)
             .where(col(Referral.id).in_(list(referral_ids)))
@@ -95,16 +99,22 @@ def publish_case_cards(settings: Settings, referral_ids: Sequence[int], now: dat
         )
         for referral in referrals:
             card = load_case_card(s, referral, registry, today)
-            written += _publish(card.reference, render_card(card), card.summary())
+            artifact = ArtifactCreate(
+                type="markdown",
+                key=case_artifact_key(card.reference),
+                description=card.summary(),
+                data=render_card(card),
+                task_run_id=task_run_id,
+                flow_run_id=flow_run_id,
+            )
+            written += _publish(client, card.reference, artifact)
     get_run_logger().info("Fallakten aktualisiert: %d", written)
     return written
 
 
-def _publish(reference: str, markdown: str, description: str) -> int:
+def _publish(client: SyncPrefectClient, reference: str, artifact: ArtifactCreate) -> int:
     try:
-        create_markdown_artifact(
-            markdown=markdown, key=case_artifact_key(reference), description=description
-        )
+        client.create_artifact(artifact)
     except Exception as exc:  # the database is the record, the card a view
         get_run_logger().warning(
             "Fallakte %s nicht aktualisiert (%s)", reference, type(exc).__name__

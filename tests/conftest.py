@@ -349,9 +349,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     group the tests for xdist: `SERIAL_GROUPS` by directory, every other file whole (its
     module-scoped fixtures are then built once).
 
-    Measured at the end of the session: xdist 3.8 still ran the tests of one group on both
-    workers (the group suffix did not reach the scheduler); the process tests therefore
-    take free ports and their own Prefect homes, so two stacks side by side do not meet."""
+    xdist 3.8 groups by a suffix it appends to ``item._nodeid``, which pytest 9 no longer
+    reads (it keeps ``_id``): hence ``pytest<9`` in pyproject. The process tests take free
+    ports and their own Prefect homes all the same, so two stacks side by side never meet."""
     root = Path(__file__).parent
     for item in items:
         if "pg_url" in getattr(item, "fixturenames", ()):

@@ -74,6 +74,7 @@ def test_workers_log_at_info_with_heartbeats_and_the_rest_at_warning(
 
 def test_the_api_runs_two_processes_on_loopback(services: dict[str, Service]) -> None:
     argv = list(services["api"].argv)
+    assert argv[1:3] == ["-m", "cli.api_server"]  # its listener keeps TCP_NODELAY
     assert argv[argv.index("--workers") + 1] == "2"
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert services["api"].port == 8123 and services["prefect-server"].port == 4321
