@@ -132,10 +132,9 @@ def detail(
             referral.id,
             reports=len(feedback),
         )
-        session.commit()
     base = summary(referral, service, codes, sum(_overdue(d, today) for d in deadlines))
     due = {d.id: d.due_on for d in deadlines}
-    return ReferralOut(
+    view = ReferralOut(
         **base.model_dump(),
         service_title=service.title,
         state_since=referral.state_since,
@@ -184,6 +183,10 @@ def detail(
             )
         ],
     )
+    # the audit entry, if any; and on SQLite the writer transaction ends here, not after
+    # FastAPI's next hop through its thread pool (`api.deps.get_read_session`)
+    session.commit()
+    return view
 
 
 def consent_provider(session: Session, referral: Referral, code: str | None) -> Provider:

@@ -21,7 +21,7 @@ from models.settings import Settings
 from models.statemachine import DeadlineReached, Decision, Event, decide
 from models.tables import Referral
 from tasks.process_versions import service_for
-from tasks.repository import SYSTEM, Actor, case_view, save_decision
+from tasks.repository import SYSTEM, Actor, case_view, open_deadlines, save_decision
 
 #: Called between decide and save with the case's `ServiceConfig`, for a decision that
 #: changes the case: checks and writes the event's data (`tasks.recorders`), may raise.
@@ -60,7 +60,9 @@ def advance(
     day after the due date), else on `today`. `now` is the moment of writing (aware).
     """
     service = service_for(session, registry, referral)
-    decision = decide(case_view(session, referral, today), event, today, service)
+    assert referral.id is not None
+    open_now = open_deadlines(session, referral.id)  # read once: for the decision and the save
+    decision = decide(case_view(session, referral, today, open_now), event, today, service)
     if before_save is not None and decision.changed:
         before_save(service)
     changed = save_decision(
@@ -73,5 +75,6 @@ def advance(
         settings=settings,
         actor=actor,
         detail=detail,
+        open_now=open_now,
     )
     return Advanced(decision, changed)

@@ -86,17 +86,22 @@ def consent_valid(session: Session, referral_id: int, on: date) -> bool:
     )
 
 
-def case_view(session: Session, referral: Referral, today: date) -> CaseView:
-    """The state machine's view of `referral` as of `today`."""
+def case_view(
+    session: Session, referral: Referral, today: date, open_now: list[Deadline] | None = None
+) -> CaseView:
+    """The state machine's view of `referral` as of `today`; `open_now`: its open
+    deadlines if the caller has read them already (`open_deadlines`)."""
     assert referral.id is not None
     reachable = _customer_email(session, referral.customer_id) is not None
+    if open_now is None:
+        open_now = open_deadlines(session, referral.id)
     return CaseView(
         referral_id=referral.id,
         service_type=referral.service_type,
         state=referral.state,
         open_deadlines=tuple(
             OpenDeadline(d.id, d.kind, d.due_on)  # type: ignore[arg-type]
-            for d in open_deadlines(session, referral.id)
+            for d in open_now
         ),
         customer_reachable=reachable,
     )
@@ -148,6 +153,7 @@ def save_decision(
     settings: Settings,
     actor: Actor = SYSTEM,
     detail: dict[str, Any] | None = None,
+    open_now: list[Deadline] | None = None,
 ) -> list[int]:
     """Write `decision` for `referral`: state, voucher, deadlines and their timers,
     escalations, notifications (pending, sent later) and one audit entry (with `detail`
@@ -158,7 +164,9 @@ def save_decision(
     `on` is the local date the decision takes effect (the event's date); `now` the
     moment of writing (aware). Returns the ids of the referrals changed. Does not commit.
     Escalations whose deadline this decision meets or cancels, or all when the case
-    closes, are resolved with it (`tasks.escalations.settle_escalations`).
+    closes, are resolved with it (`tasks.escalations.settle_escalations`). `open_now`: the
+    referral's open deadlines as read for the decision in this transaction (under the
+    referral's lock), else they are read here.
     """
     from tasks.escalations import reason_text, settle_escalations
 
@@ -174,7 +182,9 @@ def save_decision(
         referral.outcome = decision.outcome
         referral.closed_on = on
     _apply_voucher(session, referral, decision.voucher, on)
-    deadlines = {d.kind: d for d in open_deadlines(session, referral.id)}
+    if open_now is None:
+        open_now = open_deadlines(session, referral.id)
+    deadlines = {d.kind: d for d in open_now}
     for kind in decision.complete:
         deadlines[kind].state, deadlines[kind].completed_on = DeadlineState.met, on
     for kind in decision.cancel:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
-from api.deps import SessionDep, require
+from api.deps import ReadSessionDep, require
 from api.schemas import AuditOut
 from models.tables import AuditEvent, Role
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/audit", tags=["Audit"])
     dependencies=[require(Role.coordinator, Role.admin)],
 )
 def read_audit(
-    session: SessionDep,
+    session: ReadSessionDep,
     referral_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     actor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -37,4 +37,6 @@ def read_audit(
     if before_id:
         query = query.where(col(AuditEvent.id) < before_id)
     rows = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit))
-    return [AuditOut.model_validate(row, from_attributes=True) for row in rows]
+    entries = [AuditOut.model_validate(row, from_attributes=True) for row in rows]
+    session.close()  # end the read before FastAPI's thread hop (`api.deps.get_read_session`)
+    return entries

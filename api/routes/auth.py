@@ -11,7 +11,15 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlmodel import select
 
-from api.deps import CurrentLogin, NowDep, SessionDep, SettingsDep, ThrottleDep, require
+from api.deps import (
+    CurrentLogin,
+    NowDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    ThrottleDep,
+    require,
+)
 from api.errors import PROBLEM, Problem, problem
 from api.login import Attempt, LoginFailed, TooManyAttempts, client_address, log_in
 from api.schemas import TokenOut
@@ -104,9 +112,9 @@ class RevokedOut(BaseModel):
     summary="Offene Sitzungen (Administration)",
     dependencies=[require(Role.admin)],
 )
-def sessions(session: SessionDep, now: NowDep, username: str | None = None) -> list[SessionOut]:
+def sessions(session: ReadSessionDep, now: NowDep, username: str | None = None) -> list[SessionOut]:
     """Nicht widerrufene, nicht abgelaufene Sitzungen, neueste zuerst."""
-    return [
+    found = [
         SessionOut(
             id=row.id or 0,
             username=row.username,
@@ -115,6 +123,8 @@ def sessions(session: SessionDep, now: NowDep, username: str | None = None) -> l
         )
         for row in open_sessions(session, now, username)
     ]
+    session.close()  # end the read before FastAPI's thread hop (`api.deps.get_read_session`)
+    return found
 
 
 @router.post(

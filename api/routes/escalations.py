@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
 from api.access import visible
-from api.deps import CurrentUser, NowDep, SessionDep, require
+from api.deps import CurrentUser, NowDep, ReadSessionDep, SessionDep, require
 from api.errors import Problem
 from api.idempotency import IdempotencyDep, idempotent
 from api.schemas import EscalationOut, EscalationUpdate
@@ -26,7 +26,7 @@ Action = Literal["acknowledge", "resolve", "assign"]
 @router.get("", response_model=list[EscalationOut], summary="Eskalationen auflisten")
 def list_escalations(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     now: NowDep,
     state: Annotated[str | None, Query(description="open, acknowledged, resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -44,6 +44,7 @@ def list_escalations(
         query = query.where(Escalation.state == state)
     rows = session.exec(query.order_by(col(Escalation.id).desc()).limit(limit)).all()
     today = local_date(now)
+    session.close()  # end the read before FastAPI's thread hop (`api.deps.get_read_session`)
     return [escalation_out(e, ref, due_on=due, today=today) for e, ref, due in rows]
 
 

@@ -14,6 +14,7 @@ from api.consents import consent_writer
 from api.deps import (
     CurrentUser,
     NowDep,
+    ReadSessionDep,
     RegistryDep,
     SessionDep,
     SettingsDep,
@@ -88,7 +89,7 @@ def create_referral(
 @router.get("", response_model=list[ReferralSummary], summary="Zuweisungen suchen")
 def list_referrals(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     registry: RegistryDep,
     now: NowDep,
     state: str | None = None,
@@ -128,10 +129,12 @@ def list_referrals(
         query = query.where(overdue_count > 0 if overdue else overdue_count == 0)
     rows = session.exec(query.order_by(col(Referral.id)).offset(offset).limit(limit)).all()
     codes = provider_codes(session)
-    return [  # titles of each case's process version (each looked up once, then cached)
+    found = [  # titles of each case's process version (each looked up once, then cached)
         summary(referral, service_for(session, registry, referral), codes, count)
         for referral, count in rows
     ]
+    session.close()  # end the read before FastAPI's thread hop (`api.deps.get_read_session`)
+    return found
 
 
 @router.get("/{reference}", response_model=ReferralOut, summary="Zuweisung lesen")

@@ -14,14 +14,19 @@ tested in test_sessions_and_login.py.
 from __future__ import annotations
 
 import functools
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func
@@ -114,6 +119,29 @@ def feedback_event(event: str = "first_feedback", **feedback: Any) -> dict[str, 
     }
     values.update(feedback)
     return {"event": event, "feedback": values}
+
+
+@contextmanager
+def served(app: FastAPI, *, lifespan: str = "off") -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a free loopback port; its base URL. With
+    ``lifespan="on"`` the app's start-up runs (its thread pool, `api.main.create_app`)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:  # waiting for a real server to listen, not for time to pass
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=40)
+        sock.close()
 
 
 def count(kel: World, model: type[SQLModel]) -> int:

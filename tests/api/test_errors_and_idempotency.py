@@ -8,9 +8,7 @@ two identical requests at the same time (against a real server) have one effect.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlmodel import SQLModel, col, select
 
@@ -33,7 +30,7 @@ from models.tables import (
     IntakeDecision,
     Referral,
 )
-from tests.api.conftest import ApiClient, count, feedback_event, referral_body
+from tests.api.conftest import ApiClient, count, feedback_event, referral_body, served
 from tests.factories import World
 
 ClientFor = Callable[[str], ApiClient]
@@ -462,21 +459,8 @@ def test_a_key_of_a_rejected_request_is_not_used_up(client_for: ClientFor, case:
 @pytest.fixture
 def server(app: FastAPI) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port (file SQLite database)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not served.started:  # waiting for a real server to listen, not for time to pass
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://{host}:{port}"
-    served.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(app) as url:
+        yield url
 
 
 def at_the_same_time(*requests: Callable[[], httpx.Response]) -> list[httpx.Response]:
