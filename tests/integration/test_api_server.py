@@ -4,6 +4,9 @@
   asyncio sets to ``TCP_NODELAY``. Uvicorn's own ``--workers N`` listener is not (uvicorn
   issue #3149): every keep-alive request then waited about 40 ms for the client's delayed
   ACK (``GET /api/v1/health``: 48 ms with two processes, 2.5 ms with one).
+- Each API process of ``--workers N`` listens on a socket of its own (``SO_REUSEPORT``), so
+  the kernel spreads connections over the processes. With uvicorn's one shared socket the
+  awake process accepted them all (16 keep-alive clients: 16 connections on one process).
 - Each API process runs its synchronous handlers on `Settings.effective_api_threads`
   threads: 4 on PostgreSQL (measured twice the throughput of AnyIO's 40), 40 on SQLite.
 """
@@ -43,6 +46,34 @@ async def _nodelay_of_accepted(sock: socket.socket) -> int:
 
 def test_connections_accepted_by_the_api_listener_send_without_delay() -> None:
     assert asyncio.run(_nodelay_of_accepted(listener("127.0.0.1", 0))) != 0
+
+
+def test_connections_are_spread_over_the_processes_listeners() -> None:
+    first = listener("127.0.0.1", 0, reuse_port=True)
+    port = first.getsockname()[1]
+    second = listener("127.0.0.1", port, reuse_port=True)
+    for sock in (first, second):
+        sock.listen(64)
+        sock.setblocking(False)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    try:
+        accepted = [_accept_all(sock) for sock in (first, second)]
+    finally:
+        for c in clients:
+            c.close()
+    assert sum(accepted) == 40
+    assert min(accepted) > 0  # all 40 on one socket: chance 2**-39 if spread at random
+
+
+def _accept_all(sock: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
 
 
 def test_a_listener_bound_as_uvicorn_binds_it_would_delay_them() -> None:
