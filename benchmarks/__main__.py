@@ -27,7 +27,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, wide_console
 
 PARTS = ("api", "sweep", "mail", "demo")
 
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=15, help="Ereignisse bis E-Mail (15)")
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args()
-    console = Console(width=max(Console().width, 132))  # the table in one line per figure
+    console = wide_console()
     wanted = [p.strip() for p in args.only.split(",") if p.strip()]
     out: Path = args.out
     (out / "tmp").mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.console import Console
 
 from api.security import hash_password
 from cli.serve import free_port, wait_until
@@ -66,6 +67,12 @@ def percentile(values: list[float], p: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def wide_console() -> Console:
+    """The console of the benchmarks: at least 132 columns, so the table (and a log piped
+    to a file) keeps one line per figure."""
+    return Console(width=max(Console().width, 132))
 
 
 # --- databases --------------------------------------------------------------------------

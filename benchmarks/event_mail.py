@@ -47,6 +47,7 @@ from benchmarks.common import (
     seed_accounts,
     token,
     wait_for,
+    wide_console,
 )
 from cli import serve
 from cli.serve import Stack
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args(argv)
     (args.out / "tmp").mkdir(parents=True, exist_ok=True)
-    console = Console(width=max(Console().width, 132))  # the table in one line per figure
+    console = wide_console()
     for figure in run(args.out, console, args.events, args.burst):
         value = "–" if figure.value is None else f"{figure.value:.2f} {figure.unit}"
         console.print(f"{figure.section} · {figure.name}: {value}")
